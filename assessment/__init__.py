@@ -1,0 +1,1 @@
+"""IGTwin assessment layer."""
