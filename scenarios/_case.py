@@ -1,0 +1,132 @@
+"""From a scenario to a concrete case: anatomy, devices, insertion path, target, geodesic.
+
+Frame: patient LPS, mm.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from igtwin.anatomies import Anatomy, VesselPath
+from igtwin.anatomies._geodesic import TreeGeodesic
+from numpy.typing import NDArray
+
+from ._config import Scenario, ScenarioError
+
+__all__ = ["Case", "build_case", "load_case_anatomy"]
+
+
+@dataclass(frozen=True)
+class Case:
+    """A scenario made concrete.
+
+    Attributes
+    ----------
+    anatomy : Anatomy
+    devices : list of DeviceSpec
+        Outer device first (catheter), then the inner wire.
+    insertion : VesselPath
+        Root path from the access site (where devices enter) through the aorta.
+    target : ndarray (3,)
+        Target point (LPS mm).
+    target_path : VesselPath
+        Centerline path from the access site to the target (for the expert and SPL).
+    geodesic : TreeGeodesic
+        Distance along the vessel tree to the target (mm).
+    """
+
+    anatomy: Anatomy
+    devices: list
+    insertion: VesselPath
+    target: NDArray[np.float64]
+    target_path: VesselPath
+    geodesic: TreeGeodesic
+
+
+@lru_cache(maxsize=16)
+def _procedural(kind: str, arch_type: str, seed: int) -> Anatomy:
+    from igtwin.anatomies import generate
+
+    return generate(kind, seed=seed, arch_type=arch_type)
+
+
+@lru_cache(maxsize=8)
+def _builtin(name: str) -> Anatomy:
+    from igtwin.anatomies import load_builtin
+
+    return load_builtin(name)
+
+
+def load_case_anatomy(
+    scenario: Scenario, rng: np.random.Generator | None = None, *, held_out: bool = False
+) -> Anatomy:
+    """The scenario's anatomy; procedural ones draw a type and a seed from ``rng``.
+
+    ``held_out=True`` draws from the scenario's held-out seeds (evaluation) instead of the
+    training range.
+    """
+    a = scenario.anatomy
+    if a.builtin:
+        return _builtin(a.builtin)
+    if a.path:
+        return Anatomy.load(a.path)
+    rng = rng if rng is not None else np.random.default_rng(0)
+    arch_type = str(rng.choice(list(a.types)))
+    if held_out:
+        if not a.held_out_seeds:
+            raise ScenarioError(f"{scenario.source}: no held_out_seeds to evaluate on")
+        seed = int(rng.choice(list(a.held_out_seeds)))
+    else:
+        seed = int(rng.integers(a.seeds[0], a.seeds[1]))
+    return _procedural(a.procedural, arch_type, seed)
+
+
+def _target_point(scenario: Scenario, anatomy: Anatomy) -> NDArray[np.float64]:
+    t = scenario.target
+    if t.point is not None:
+        if t.point not in anatomy.targets:
+            raise ScenarioError(
+                f"{scenario.source}: target point {t.point!r} not in anatomy "
+                f"{anatomy.name!r}; it has {sorted(anatomy.targets)}"
+            )
+        return np.asarray(anatomy.targets[t.point], dtype=np.float64)
+    branch = anatomy.vessel_tree[t.branch]
+    seg = np.linalg.norm(np.diff(branch.points, axis=0), axis=1)
+    s = np.concatenate([[0.0], np.cumsum(seg)])
+    depth = min(t.depth_mm, s[-1])
+    return np.array([np.interp(depth, s, branch.points[:, d]) for d in range(3)])
+
+
+def build_case(scenario: Scenario, anatomy: Anatomy) -> Case:
+    """Resolve devices, insertion path, target and geodesic for ``anatomy``."""
+    from igtwin.sim import get_device
+
+    if anatomy.vessel_tree is None or anatomy.sdf is None:
+        raise ScenarioError(
+            f"{scenario.source}: anatomy {anatomy.name!r} has no vessel tree/lumen SDF; "
+            "endovascular scenarios need one"
+        )
+    devices = [get_device(d.name) for d in scenario.devices]
+    tree = anatomy.vessel_tree
+    target = _target_point(scenario, anatomy)
+    geodesic = TreeGeodesic(tree, target)
+    target_branch = scenario.target.branch or tree.names[0]
+    full = tree.path(target_branch)
+    s_target, _ = full.project(target[None])
+    keep = full.arclength <= s_target[0] + 1e-6
+    target_path = VesselPath(
+        points=np.vstack([full.points[keep], target]),
+        radii=np.concatenate([full.radii[keep], [full.radii[keep][-1]]]),
+        branches=full.branches,
+    )
+    insertion = tree.path(tree.root)
+    return Case(
+        anatomy=anatomy,
+        devices=devices,
+        insertion=insertion,
+        target=target,
+        target_path=target_path,
+        geodesic=geodesic,
+    )

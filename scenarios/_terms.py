@@ -1,0 +1,128 @@
+"""Observation and reward terms: pure functions of (previous, current) snapshots.
+
+Every term reads a :class:`Snapshot` (plain arrays, batch first) and never the world itself, so the
+same terms feed RL, the native batched env and the report. Units: mm, N, mGy; frame LPS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._config import RewardConfig
+
+__all__ = ["Snapshot", "STATE_SCALE_MM", "state_observation", "state_size", "reward"]
+
+#: Positions in the state observation are divided by this (mm) so they are O(1).
+STATE_SCALE_MM = 100.0
+#: Arc lengths (mm) behind the lead tip where the shape is sampled for the observation.
+SHAPE_SAMPLES_MM = (5.0, 10.0, 20.0, 40.0)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The quantities the terms need, for B worlds.
+
+    Attributes
+    ----------
+    tip : (B, D, 3) tip positions, LPS mm.
+    tip_dir : (B, D, 3) unit tip tangents.
+    inserted_mm : (B, D) inserted lengths, mm.
+    rotation : (B, D) axial rotations, rad.
+    shape : (B, S, 3) lead-device points behind the tip (``SHAPE_SAMPLES_MM``), LPS mm.
+    target : (B, 3) target, LPS mm.
+    geodesic_mm : (B,) remaining distance along the vessel tree to the target, mm.
+    wall_force_max_n : (B,) largest wall contact force on any node, N.
+    ka_r_mgy : (B,) cumulative reference air kerma, mGy.
+    """
+
+    tip: NDArray[np.float64]
+    tip_dir: NDArray[np.float64]
+    inserted_mm: NDArray[np.float64]
+    rotation: NDArray[np.float64]
+    shape: NDArray[np.float64]
+    target: NDArray[np.float64]
+    geodesic_mm: NDArray[np.float64]
+    wall_force_max_n: NDArray[np.float64]
+    ka_r_mgy: NDArray[np.float64]
+
+    @property
+    def lead_tip(self) -> NDArray[np.float64]:
+        """(B, 3) tip of the innermost (lead) device."""
+        return self.tip[:, -1]
+
+    @property
+    def distance_mm(self) -> NDArray[np.float64]:
+        """(B,) straight-line lead-tip-to-target distance, mm."""
+        return np.linalg.norm(self.lead_tip - self.target, axis=-1)
+
+
+def state_size(n_devices: int) -> int:
+    """Length of the state observation vector for ``n_devices``."""
+    return n_devices * 9 + 3 * len(SHAPE_SAMPLES_MM) + 3 + 3 + 1
+
+
+def _tip_frame(tip_dir: NDArray) -> NDArray:
+    """(B, 3, 3) orthonormal frames whose first row is the tip tangent."""
+    t = tip_dir / np.maximum(np.linalg.norm(tip_dir, axis=-1, keepdims=True), 1e-12)
+    ref = np.where(np.abs(t[:, 2:3]) < 0.9, [[0.0, 0.0, 1.0]], [[1.0, 0.0, 0.0]])
+    n1 = np.cross(t, ref)
+    n1 /= np.linalg.norm(n1, axis=-1, keepdims=True)
+    n2 = np.cross(t, n1)
+    return np.stack([t, n1, n2], axis=1)
+
+
+def state_observation(s: Snapshot) -> NDArray[np.float32]:
+    """The ``state`` observation, (B, state_size(D)) float32, clipped to [-10, 10].
+
+    Layout: per device [tip − target (3, /100 mm), tip tangent (3), inserted length (/1000 mm),
+    sin and cos of rotation]; lead shape samples relative to the lead tip (S×3, /100 mm); target
+    relative to the lead tip in LPS (3, /100 mm) and in the tip frame (3, /100 mm); remaining
+    geodesic distance (/1000 mm).
+    """
+    B, D, _ = s.tip.shape
+    per_dev = np.concatenate(
+        [
+            (s.tip - s.target[:, None, :]) / STATE_SCALE_MM,
+            s.tip_dir,
+            s.inserted_mm[..., None] / 1000.0,
+            np.sin(s.rotation)[..., None],
+            np.cos(s.rotation)[..., None],
+        ],
+        axis=-1,
+    ).reshape(B, D * 9)
+    lead = s.lead_tip
+    shape = ((s.shape - lead[:, None, :]) / STATE_SCALE_MM).reshape(B, -1)
+    rel = s.target - lead
+    in_tip = np.einsum("bij,bj->bi", _tip_frame(s.tip_dir[:, -1]), rel)
+    obs = np.concatenate(
+        [
+            per_dev,
+            shape,
+            rel / STATE_SCALE_MM,
+            in_tip / STATE_SCALE_MM,
+            s.geodesic_mm[:, None] / 1000.0,
+        ],
+        axis=1,
+    )
+    return np.clip(obs, -10.0, 10.0).astype(np.float32)
+
+
+def reward(
+    prev: Snapshot, cur: Snapshot, success: NDArray[np.bool_], w: RewardConfig
+) -> NDArray[np.float64]:
+    """Reward per world: progress along the tree, success bonus, force/time/dose penalties.
+
+    ``progress_per_mm × (geodesic before − geodesic after) + success × 1[success]
+    − wall_force_per_n × max wall force − time_per_step − dose_per_mgy × ΔKa,r``.
+    """
+    progress = prev.geodesic_mm - cur.geodesic_mm
+    return (
+        w.progress_per_mm * progress
+        + w.success * success.astype(np.float64)
+        - w.wall_force_per_n * cur.wall_force_max_n
+        - w.time_per_step
+        - w.dose_per_mgy * (cur.ka_r_mgy - prev.ka_r_mgy)
+    )

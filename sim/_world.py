@@ -1,0 +1,282 @@
+"""The world in time: device physics, C-arm, imager, dose meter and contrast in one ``step``.
+
+``World`` owns ``n_worlds`` independent copies of one case (same anatomy, same devices) that advance
+together (the batch axis is first everywhere). Frame: patient LPS, mm; time in s; angles rad.
+Imaging is on demand (``render``), so state-only training pays nothing for it, while dose is
+accrued for every fluoroscopy pulse whether or not a frame is drawn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from igtwin.anatomies import Anatomy, VesselPath
+from numpy.typing import NDArray
+
+__all__ = ["World", "WorldCommands", "WorldState"]
+
+
+@dataclass
+class WorldCommands:
+    """Inputs for one control step, batch first.
+
+    Attributes
+    ----------
+    device : ndarray, shape (B, D, 2)
+        Per device: translation speed (mm/s, + advances) and rotation speed (rad/s).
+    fluoro : ndarray, shape (B,), bool
+        Fluoroscopy pedal pressed: one pulse this step (dose, and a frame when rendered).
+    cine : ndarray, shape (B,), bool
+        Cine acquisition this step (higher dose per frame, logged as cine).
+    inject_ml : ndarray, shape (B,)
+        Contrast volume (mL) injected at the lead catheter/wire tip this step.
+    carm_delta : ndarray, shape (B, 2)
+        Change of C-arm primary (LAO +) and secondary (CRAN +) angles this step (rad).
+    """
+
+    device: NDArray[np.float64]
+    fluoro: NDArray[np.bool_] | None = None
+    cine: NDArray[np.bool_] | None = None
+    inject_ml: NDArray[np.float64] | None = None
+    carm_delta: NDArray[np.float64] | None = None
+
+
+@dataclass
+class WorldState:
+    """What the world is at the end of a step (batch first). ``rod`` is the physics state."""
+
+    t: NDArray[np.float64]
+    rod: object
+    carm_angles: NDArray[np.float64]
+    ka_r_mgy: NDArray[np.float64]
+    dap_gycm2: NDArray[np.float64]
+    n_pulses: NDArray[np.int64]
+    fluoro_time_s: NDArray[np.float64]
+    contrast_ml: NDArray[np.float64]
+    events: list[list] = field(default_factory=list)
+
+
+class World:
+    """A batch of identical cases: anatomy + devices + C-arm + imager + dose + contrast.
+
+    Parameters
+    ----------
+    anatomy : Anatomy
+        The patient (needs a vessel tree and a lumen SDF).
+    devices : list of DeviceSpec
+        One device, or ``[catheter, wire]`` coaxial.
+    insertion : VesselPath
+        Path from the access site; devices enter at ``insertion.points[0]``.
+    n_worlds : int, default: 1
+        Batch size B.
+    substeps : int, default: 4
+        Physics substeps per control step.
+    carm_angles : tuple of float, default: (0, 0)
+        Initial primary (LAO +) and secondary (CRAN +) angles (rad).
+    sid_mm : float, default: 1000
+        Source-image distance (mm).
+    protocol : str, default: "fluoro-low"
+        Fluoroscopy protocol preset name.
+    image_size : int, default: 256
+        Output frame size (pixels, square).
+    backend : str, default: "auto"
+        Rod physics backend.
+    """
+
+    def __init__(
+        self,
+        anatomy: Anatomy,
+        devices: list,
+        insertion: VesselPath,
+        *,
+        n_worlds: int = 1,
+        substeps: int = 4,
+        carm_angles: tuple[float, float] = (0.0, 0.0),
+        sid_mm: float = 1000.0,
+        protocol: str = "fluoro-low",
+        image_size: int = 256,
+        backend: str = "auto",
+    ) -> None:
+        from ._carm import CArm
+        from ._dose import DoseMeter
+        from ._rod import RodSimulator
+
+        if anatomy.sdf is None or anatomy.vessel_tree is None:
+            raise ValueError(f"anatomy {anatomy.name!r} needs a vessel tree and a lumen SDF")
+        if n_worlds < 1:
+            raise ValueError(f"`n_worlds` must be >= 1, got {n_worlds}")
+        self.anatomy = anatomy
+        self.devices = list(devices)
+        self.insertion = insertion
+        self.n_worlds = n_worlds
+        self.rods = RodSimulator(
+            self.devices,
+            anatomy.sdf,
+            insertion,
+            n_worlds=n_worlds,
+            substeps=substeps,
+            backend=backend,
+        )
+        self.initial_angles = np.asarray(carm_angles, dtype=np.float64)
+        self.sid_mm = float(sid_mm)
+        self.protocol_name = protocol
+        self.image_size = int(image_size)
+        self._carm_cls = CArm
+        self._dose_cls = DoseMeter
+        self._imager = None
+        self.dose_meters = [DoseMeter() for _ in range(n_worlds)]
+        self.contrast = [None] * n_worlds
+        self.state: WorldState | None = None
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def n_devices(self) -> int:
+        return len(self.devices)
+
+    def carm(self, b: int = 0):
+        """The C-arm of world ``b`` at its current angles."""
+        a = self.state.carm_angles[b] if self.state is not None else self.initial_angles
+        return self._carm_cls.from_angles(
+            primary=float(a[0]),
+            secondary=float(a[1]),
+            sid=self.sid_mm,
+            isocenter=self.isocenter,
+        )
+
+    @property
+    def isocenter(self) -> NDArray[np.float64]:
+        """C-arm isocentre (LPS mm): the centre of the vessel tree's bounding box."""
+        pts = np.concatenate([b.points for b in self.anatomy.vessel_tree])
+        return 0.5 * (pts.min(0) + pts.max(0))
+
+    @property
+    def protocol(self):
+        from ._dose import get_protocol
+
+        return get_protocol(self.protocol_name)
+
+    # ------------------------------------------------------------------ lifecycle
+    def reset(
+        self,
+        *,
+        inserted_mm: float,
+        world_mask: NDArray[np.bool_] | None = None,
+    ) -> WorldState:
+        """Start (or restart the masked) worlds with ``inserted_mm`` of each device inserted."""
+        B = self.n_worlds
+        mask = np.ones(B, bool) if world_mask is None else np.asarray(world_mask, bool)
+        if self.state is None:
+            rod = self.rods.initial_state(inserted_length=inserted_mm)
+            self.state = WorldState(
+                t=np.zeros(B),
+                rod=rod,
+                carm_angles=np.tile(self.initial_angles, (B, 1)),
+                ka_r_mgy=np.zeros(B),
+                dap_gycm2=np.zeros(B),
+                n_pulses=np.zeros(B, np.int64),
+                fluoro_time_s=np.zeros(B),
+                contrast_ml=np.zeros(B),
+                events=[[] for _ in range(B)],
+            )
+        else:
+            self.rods.reset(self.state.rod, mask, inserted_length=inserted_mm)
+        s = self.state
+        for b in np.flatnonzero(mask):
+            s.t[b] = 0.0
+            s.carm_angles[b] = self.initial_angles
+            s.ka_r_mgy[b] = s.dap_gycm2[b] = s.fluoro_time_s[b] = s.contrast_ml[b] = 0.0
+            s.n_pulses[b] = 0
+            s.events[b] = []
+            self.dose_meters[b] = self._dose_cls()
+            self.contrast[b] = None
+        return s
+
+    def step(self, commands: WorldCommands, dt: float) -> WorldState:
+        """Advance every world by one control step of ``dt`` seconds."""
+        if self.state is None:
+            raise RuntimeError("call reset() before step()")
+        if not (np.isfinite(dt) and dt > 0):
+            raise ValueError(f"`dt` must be a positive finite time (s), got {dt}")
+        s = self.state
+        B = self.n_worlds
+        s.rod = self.rods.step(s.rod, commands.device, dt)
+        s.t += dt
+        if commands.carm_delta is not None:
+            s.carm_angles += np.asarray(commands.carm_delta, dtype=np.float64).reshape(B, 2)
+            s.carm_angles[:, 0] = np.clip(s.carm_angles[:, 0], -np.pi / 2, np.pi / 2)
+            s.carm_angles[:, 1] = np.clip(s.carm_angles[:, 1], -np.pi / 4, np.pi / 4)
+        fluoro = np.ones(B, bool) if commands.fluoro is None else np.asarray(commands.fluoro, bool)
+        cine = np.zeros(B, bool) if commands.cine is None else np.asarray(commands.cine, bool)
+        for b in np.flatnonzero(fluoro | cine):
+            protocol = self._cine_protocol() if cine[b] else self.protocol
+            event = self.dose_meters[b].record_pulse(self.carm(b), protocol, t_s=float(s.t[b]))
+            s.events[b].append(event)
+            dm = self.dose_meters[b]
+            s.ka_r_mgy[b] = dm.ka_r_mgy
+            s.dap_gycm2[b] = dm.dap_gycm2
+            s.n_pulses[b] = dm.n_pulses
+            s.fluoro_time_s[b] = dm.fluoro_time_s
+        if commands.inject_ml is not None:
+            inj = np.asarray(commands.inject_ml, dtype=np.float64).reshape(B)
+            for b in np.flatnonzero(inj > 0):
+                self._contrast(b).inject(float(inj[b]), 5.0, at=self.tip(b))
+        for b in range(B):
+            if self.contrast[b] is not None:
+                self.contrast[b].step(dt)
+                s.contrast_ml[b] = self.contrast[b].total_ml
+        return s
+
+    def _cine_protocol(self):
+        from ._dose import get_protocol
+
+        return get_protocol("cine")
+
+    def _contrast(self, b: int):
+        if self.contrast[b] is None:
+            from ._contrast import ContrastAgent
+
+            self.contrast[b] = ContrastAgent(self.anatomy.vessel_tree)
+        return self.contrast[b]
+
+    def tip(self, b: int = 0, device: int = -1) -> NDArray[np.float64]:
+        """Tip position (LPS mm) of ``device`` (default: the innermost, lead device) in world b."""
+        return np.asarray(self.state.rod.tip_position[b, device], dtype=np.float64)
+
+    # ------------------------------------------------------------------ imaging
+    @property
+    def imager(self):
+        """The imager (built on first use: the anatomy's material decomposition takes time)."""
+        if self._imager is None:
+            from ._imager import Imager
+
+            self._imager = Imager(self.anatomy, output_shape=(self.image_size, self.image_size))
+        return self._imager
+
+    def device_geometry(self, b: int = 0) -> list:
+        """Render geometry of each device in world ``b`` (inserted nodes only)."""
+        from ._device_chords import DeviceGeometry
+
+        out = []
+        rod = self.state.rod
+        for d, spec in enumerate(self.devices):
+            pts = rod.positions[d][b]
+            mask = rod.inserted[d][b]
+            if mask.sum() >= 2:
+                out.append(
+                    DeviceGeometry(
+                        points=pts[mask], radius=spec.outer_radius_mm, material=spec.material
+                    )
+                )
+        return out
+
+    def render(self, b: int = 0, *, rng: np.random.Generator | None = None, ground_truth=False):
+        """The fluoroscopy frame of world ``b`` as the operator sees it (see ``Imager.render``)."""
+        return self.imager.render(
+            self.carm(b),
+            self.protocol,
+            devices=self.device_geometry(b),
+            contrast=self.contrast[b],
+            rng=rng,
+            ground_truth=ground_truth,
+        )
