@@ -33,8 +33,9 @@ def _console():
 
 # ---------------------------------------------------------------------------- anatomy
 def _cmd_anatomy_list(args) -> int:
-    from igtwin.anatomies import list_builtin
     from rich.table import Table
+
+    from igtwin.anatomies import list_builtin
 
     table = Table(title="Built-in anatomies (built on first use, then cached)")
     table.add_column("name")
@@ -46,8 +47,9 @@ def _cmd_anatomy_list(args) -> int:
 
 
 def _write_anatomy_outputs(anatomy, out: Path) -> None:
-    from igtwin.anatomies import anatomy_summary, plot_anatomy
     from rich.table import Table
+
+    from igtwin.anatomies import anatomy_summary, plot_anatomy
 
     rows = anatomy_summary(anatomy)
     if rows:
@@ -100,8 +102,9 @@ def _cmd_anatomy_import(args) -> int:
 
 # ---------------------------------------------------------------------------- lists
 def _cmd_devices_list(args) -> int:
-    from igtwin.sim import list_devices
     from rich.table import Table
+
+    from igtwin.sim import list_devices
 
     table = Table(title="Device catalogue")
     for col in ("name", "kind", "outer Ø (mm)", "length (mm)", "tip"):
@@ -119,8 +122,9 @@ def _cmd_devices_list(args) -> int:
 
 
 def _cmd_scenarios_list(args) -> int:
-    from igtwin.scenarios import builtin_scenarios
     from rich.table import Table
+
+    from igtwin.scenarios import builtin_scenarios
 
     table = Table(title="Built-in scenarios")
     for col in ("name", "gymnasium id", "anatomy", "devices", "target", "description"):
@@ -137,9 +141,10 @@ def _cmd_scenarios_list(args) -> int:
 # ---------------------------------------------------------------------------- render
 def _cmd_render(args) -> int:
     import numpy as np
+    from PIL import Image
+
     from igtwin.anatomies import Anatomy, load_builtin
     from igtwin.sim import CArm, Imager, get_protocol
-    from PIL import Image
 
     anatomy = (
         Anatomy.load(args.anatomy) if Path(args.anatomy).is_dir() else load_builtin(args.anatomy)

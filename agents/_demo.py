@@ -12,9 +12,10 @@ DEMO_SCENARIO = "arch-lcca"
 def run_demo(out: Path, *, episodes: int = 1, seed: int = 0) -> Path:
     """Run the expert on the default scenario and write ``out/report.html``; returns its path."""
     import gymnasium as gym
+    from rich.console import Console
+
     from igtwin.assessment import compute_metrics, write_report
     from igtwin.scenarios import InterventionEnv, get_scenario
-    from rich.console import Console
 
     from ._expert import ExpertAgent
     from ._runner import run_episode

@@ -67,9 +67,10 @@ def run_episodes(
     (same seed) and each report shows both side by side.
     """
     import gymnasium as gym
+    from rich.progress import Progress
+
     from igtwin.assessment import write_report, write_summary_report
     from igtwin.scenarios import InterventionEnv, resolve_scenario
-    from rich.progress import Progress
 
     from ._policies import make_agent
 

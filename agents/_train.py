@@ -19,8 +19,9 @@ def train(
     """Train ``algo`` (sac | td3 | ppo) for ``steps`` env steps; save the policy to ``out``."""
     import gymnasium as gym
     import stable_baselines3 as sb3
-    from igtwin.scenarios import InterventionEnv, resolve_scenario
     from stable_baselines3.common.env_util import make_vec_env
+
+    from igtwin.scenarios import InterventionEnv, resolve_scenario
 
     sc = resolve_scenario(scenario)
     algos = {"sac": sb3.SAC, "td3": sb3.TD3, "ppo": sb3.PPO}

@@ -6,6 +6,7 @@ Importing this package registers every built-in scenario with gymnasium (``igtwi
 from ._case import Case, build_case, load_case_anatomy
 from ._config import Scenario, ScenarioError, load_scenario, parse_scenario
 from ._registry import builtin_scenarios, get_scenario, register_envs, resolve_scenario
+from ._replay import replay_episode
 
 __all__ = [
     "Case",
@@ -20,6 +21,7 @@ __all__ = [
     "load_scenario",
     "parse_scenario",
     "register_envs",
+    "replay_episode",
     "resolve_scenario",
 ]
 

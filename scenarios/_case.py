@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+from numpy.typing import NDArray
+
 from igtwin.anatomies import Anatomy, VesselPath
 from igtwin.anatomies._geodesic import TreeGeodesic
-from numpy.typing import NDArray
 
 from ._config import Scenario, ScenarioError
 

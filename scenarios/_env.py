@@ -277,6 +277,7 @@ class InterventionEnv(gym.Env):
                     "start_geodesic_mm": float(self._snap.geodesic_mm[0]),
                     "success_radius_mm": self.scenario.target.radius_mm,
                     "force_threshold_n": self.scenario.scoring.force_threshold_n,
+                    "held_out": self.held_out,
                 },
             )
         return self._obs(), self._info(False)

@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from igtwin.anatomies import Anatomy, VesselPath
 from numpy.typing import NDArray
+
+from igtwin.anatomies import Anatomy, VesselPath
 
 __all__ = ["World", "WorldCommands", "WorldState"]
 

@@ -6,7 +6,13 @@ import pkgutil
 
 import pytest
 
-PACKAGES = ["igtwin.anatomies", "igtwin.sim", "igtwin.assessment", "igtwin.scenarios", "igtwin.agents"]
+PACKAGES = [
+    "igtwin.anatomies",
+    "igtwin.sim",
+    "igtwin.assessment",
+    "igtwin.scenarios",
+    "igtwin.agents",
+]
 
 
 def _modules():
