@@ -1,0 +1,62 @@
+"""The igtwin command line end to end (in-process, exit codes and outputs)."""
+
+import json
+
+import pytest
+
+from igtwin.agents._cli import main
+
+
+def test_scenarios_and_devices_list(capsys):
+    assert main(["scenarios", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "arch-lcca" in out and "igtwin/ArchLCCA-v0" in out
+    assert main(["devices", "list"]) == 0
+    assert "guidewire-035-angled" in capsys.readouterr().out
+
+
+def test_run_expert_writes_reports_and_prints_a_table(tmp_path, capsys):
+    report = tmp_path / "rep"
+    code = main(
+        ["run", "arch-bca", "--agent", "expert", "--episodes", "1", "--report", str(report)]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "success" in out and "dap_gycm2" in out
+    data = json.loads((report / "episode-000" / "report.json").read_text())
+    assert data["metrics"]["success"]["value"] in (True, 1, 1.0)
+    assert (report / "episode-000" / "report.html").is_file()
+
+
+def test_unknown_scenario_is_a_clear_error_with_exit_2(capsys):
+    assert main(["run", "arch-lca", "--agent", "expert"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown scenario 'arch-lca'" in err and "Did you mean" in err
+
+
+def test_unknown_agent_is_a_clear_error(capsys):
+    assert main(["run", "arch-bca", "--agent", "ninja", "--no-expert"]) == 2
+    assert "unknown agent 'ninja'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_render_writes_png_and_gif(tmp_path):
+    png, gif = tmp_path / "f.png", tmp_path / "r.gif"
+    code = main(
+        [
+            "render",
+            "--anatomy",
+            "arch-II",
+            "--lao",
+            "30",
+            "--size",
+            "128",
+            "--out",
+            str(png),
+            "--gif",
+            str(gif),
+            "--gif-frames",
+            "4",
+        ]
+    )
+    assert code == 0 and png.stat().st_size > 1000 and gif.stat().st_size > 1000
