@@ -42,6 +42,8 @@ from ._registry import Metric, MetricRegistry, metric_registry
 
 __all__ = [
     "ablation_coverage_margin",
+    "count_runs",
+    "event_mode",
     "log_dimensionless_jerk",
     "register_builtin_metrics",
 ]
@@ -77,8 +79,8 @@ def log_dimensionless_jerk(positions: np.ndarray, dt: float) -> float | None:
     --------
     >>> x = np.array([0.0, 1.0, 3.0, 6.0, 8.0])
     >>> p = np.stack([x, 0 * x, 0 * x], axis=1)
-    >>> round(log_dimensionless_jerk(p, 1.0), 4)  # -ln(4**3 / 3**2 * 4)
-    -3.3479
+    >>> round(log_dimensionless_jerk(p, 1.0), 3)  # -ln(4**3 / 3**2 * 4)
+    -3.348
     """
     positions = np.asarray(positions, dtype=np.float64)
     if positions.ndim != 2 or positions.shape[0] < 4:
@@ -162,20 +164,67 @@ def _final(arr: np.ndarray) -> float | None:
     return float(arr[-1]) if arr.shape[0] else None
 
 
+def _tip_path(log: EpisodeLog) -> np.ndarray:
+    """Tip positions (mm), prefixed by ``meta["start_tip_mm"]`` (the reset pose) when given."""
+    start = log.meta.get("start_tip_mm")
+    if start is None or log.n_steps == 0:
+        return log.tip
+    return np.vstack([np.asarray(start, dtype=np.float64).reshape(1, 3), log.tip])
+
+
 def _path_length(log: EpisodeLog, ctx: object = None) -> float | None:
     if log.n_steps < 1:
         return None
-    return float(np.linalg.norm(np.diff(log.tip, axis=0), axis=1).sum())
+    return float(np.linalg.norm(np.diff(_tip_path(log), axis=0), axis=1).sum())
 
 
 def _is_needle(log: EpisodeLog) -> bool:
     return str(log.meta.get("device_kind", "")).lower() == "needle"
 
 
+def event_mode(data: dict) -> str:
+    """Imaging mode of an irradiation event: ``"fluoro"``, ``"cine"``, ``"dsa"`` or the raw label.
+
+    Reads ``mode``, else ``protocol``/``acquisition_protocol``/``irradiation_event_type`` (RDSR
+    "Fluoroscopy" maps to fluoro; names containing "cine" or "dsa"/"subtract" map to those).
+    """
+    for key in ("mode", "protocol", "acquisition_protocol", "irradiation_event_type"):
+        raw = data.get(key)
+        if isinstance(raw, dict):
+            raw = raw.get("name", raw.get("mode"))
+        if raw:
+            label = str(raw).lower()
+            if "dsa" in label or "subtract" in label:
+                return "dsa"
+            if "cine" in label:
+                return "cine"
+            if "fluoro" in label:
+                return "fluoro"
+            return label
+    return "unknown"
+
+
 def _irradiations(log: EpisodeLog, mode: str) -> list[dict]:
-    return [
-        e for e in log.events_of("irradiation") if str(e["data"].get("mode", "")).lower() == mode
-    ]
+    return [e for e in log.events_of("irradiation") if event_mode(e["data"]) == mode]
+
+
+def _event_pulses(e: dict) -> int:
+    d = e["data"]
+    return int(d.get("n_pulses", d.get("number_of_pulses", 1)) or 0)
+
+
+def count_runs(events: list[dict], *, gap_s: float) -> int:
+    """Number of runs among time-sorted events: a ``run_id`` in the data if any, else groups
+    whose successive times are at most `gap_s` apart (per-pulse events of one run merge)."""
+    ids = [e["data"].get("run_id", e["data"].get("run")) for e in events]
+    if events and all(i is not None for i in ids):
+        return len(set(map(str, ids)))
+    t = np.array([e["t_s"] for e in events], dtype=np.float64)
+    return int(t.size and 1 + np.count_nonzero(np.diff(np.sort(t)) > gap_s))
+
+
+#: Events of one acquisition run closer than this (s) merge when they carry no ``run_id``.
+RUN_GAP_S = 1.0
 
 
 def _success(log, ctx):
@@ -200,11 +249,11 @@ def _n_pulses(log, ctx):
 
 
 def _n_cine_frames(log, ctx):
-    return float(sum(int(e["data"].get("n_pulses", 0)) for e in _irradiations(log, "cine")))
+    return float(sum(_event_pulses(e) for e in _irradiations(log, "cine")))
 
 
 def _n_dsa_runs(log, ctx):
-    return float(len(_irradiations(log, "dsa")))
+    return float(count_runs(_irradiations(log, "dsa"), gap_s=max(RUN_GAP_S, 1.5 * log.dt)))
 
 
 def _ka_r(log, ctx):
@@ -240,7 +289,10 @@ def _spl(log, ctx):
     travelled = _path_length(log)
     if travelled is None:
         return None
-    shortest = max(float(log.path_length_mm[0] - log.path_progress_mm[0]), 0.0)
+    start = log.meta.get("start_geodesic_mm")
+    if start is None:
+        start = log.path_length_mm[0] - log.path_progress_mm[0]
+    shortest = max(float(start), 0.0)
     if not log.success:
         return 0.0
     denom = max(travelled, shortest)
@@ -258,7 +310,7 @@ def _tip_speed(log, ctx):
 
 
 def _smoothness(log, ctx):
-    return log_dimensionless_jerk(log.tip, log.dt)
+    return log_dimensionless_jerk(log.tip, log.dt)  # uniform samples only: no start_tip prefix
 
 
 def _targeting_error(log, ctx):
@@ -338,10 +390,12 @@ def register_builtin_metrics(registry: MetricRegistry) -> MetricRegistry:
         M("n_pulses", "1", "cumulative X-ray pulses at the last step", False,
           "number of pulses/frames, an RDSR irradiation-event field (DICOM TID 10003)",
           _n_pulses, "dose"),
-        M("n_cine_frames", "1", "sum of n_pulses over irradiation events with mode 'cine'",
+        M("n_cine_frames", "1",
+          "sum of n_pulses (1 if absent) over irradiation events in cine mode",
           False, "cine frame count, RDSR 'Number of Pulses' of acquisition events",
           _n_cine_frames, "dose"),
-        M("n_dsa_runs", "1", "number of irradiation events with mode 'dsa'", False,
+        M("n_dsa_runs", "1",
+          "DSA runs: distinct run_id of DSA irradiation events, else groups >= 1 s apart", False,
           "DSA run count, RDSR acquisition events (TID 10003)", _n_dsa_runs, "dose"),
         M("ka_r_mgy", "mGy", "cumulative reference air kerma at the IRP at the last step", False,
           "reference air kerma Ka,r at the interventional reference point, IEC 60601-2-43; "
@@ -364,12 +418,14 @@ def register_builtin_metrics(registry: MetricRegistry) -> MetricRegistry:
           "success and wall_force_max_n never above force_threshold_n", True,
           "success gated by safety, after CathSim/stEVE success; " + _NOT_YET,
           _safe_success, "safety"),
-        M("path_length_mm", "mm", "sum of tip displacements between recorded steps", False,
+        M("path_length_mm", "mm",
+          "sum of tip displacements between recorded steps (from meta start_tip_mm if given)",
+          False,
           _SKILL.format(ref="path length: Rafii-Tari et al. 2017, Estrada et al. 2016"),
           _path_length, "motion"),
         M("spl", "1",
-          "success x shortest / max(travelled, shortest), shortest = centreline path length "
-          "minus initial progress, travelled = path_length_mm", True,
+          "success x shortest / max(travelled, shortest); shortest = meta start_geodesic_mm "
+          "(else path length minus initial progress), travelled = path_length_mm", True,
           "SPL, Anderson et al. 2018 (embodied navigation); " + _NOT_YET, _spl, "motion"),
         M("n_movements", "1",
           "runs of constant non-zero sign per action component (|a| > dead band), summed", False,

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ._metrics import event_mode
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -162,7 +164,7 @@ def plot_timeline(log: EpisodeLog) -> Figure:
     for e in log.events:
         kind = e["kind"].lower()
         if kind == "irradiation":
-            mode = str(e["data"].get("mode", "fluoro")).lower()
+            mode = event_mode(e["data"])
             if mode in ("cine", "dsa"):
                 dur = float(e["data"].get("duration_s", dt))
                 color = "#9467bd" if mode == "cine" else "#8c564b"

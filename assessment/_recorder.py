@@ -9,11 +9,14 @@ Conventions
   the step; they must never decrease (the recorder checks this, so a per-step increment
   passed by mistake is caught as soon as it drops).
 * Forces are in N: ``wall_force_max_n`` is the largest per-node wall contact force during the
-  step, ``wall_force_mean_n`` the mean over the nodes in contact (0 with no contact),
+  step, ``wall_force_mean_n`` the mean per-node wall contact force (as the env defines it),
   ``proximal_force_n`` the axial force felt at the proximal end of each device (D,).
-* Path metrics start at the first recorded step. An env that wants the motion out of the
-  reset pose counted may record the reset state as a step with ``t_s = 0`` and a zero action:
-  replay uses ``actions_for_replay``, given separately to :meth:`EpisodeRecorder.finish`.
+* ``path_progress_mm`` is the progress along the centreline path toward the target and
+  ``path_length_mm`` that path's length (mm); the scoring reads the distance still to go at the
+  start from ``meta["start_geodesic_mm"]`` when given, else ``path_length_mm[0] -
+  path_progress_mm[0]`` (progress counted from the access).
+* Path metrics start at ``meta["start_tip_mm"]`` (the tip at reset, LPS mm) when given, else at
+  the first recorded step.
 
 An :class:`EpisodeLog` saves to one ``.npz`` file holding the arrays and a JSON header
 (scalars, meta, events, frame labels); no pickle is used, and arrays keep their dtype, so
@@ -22,6 +25,8 @@ replay actions come back bit-exact.
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import json
 import math
 from dataclasses import dataclass, field
@@ -77,8 +82,12 @@ def _jsonable(value: Any, *, name: str) -> Any:
     if isinstance(value, np.floating | float):
         v = float(value)
         return v if math.isfinite(v) else None  # JSON has no NaN/inf: stored as null
+    if isinstance(value, enum.Enum):
+        return _jsonable(value.value, name=name)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _jsonable(dataclasses.asdict(value), name=name)
     if value is None or isinstance(value, str):
-        return value
+        return None if value is None else str(value)
     if isinstance(value, Path):
         return str(value)
     raise TypeError(
@@ -100,8 +109,9 @@ class EpisodeLog:
     dt : float
         Control step (s).
     meta : dict
-        JSON-like run metadata (device names, C-arm set-up, ``success_radius_mm``,
-        ``force_threshold_n``, ``device_kind`` ...).
+        JSON-like run metadata. Keys read by the scoring: ``success_radius_mm``,
+        ``force_threshold_n``, ``start_geodesic_mm``, ``start_tip_mm``, ``device_kind``
+        (``"needle"`` enables the needle metrics).
     t_s : ndarray, (T,)
         Time at the end of each step (s).
     action : ndarray, (T, A)
@@ -111,9 +121,9 @@ class EpisodeLog:
     target : ndarray, (T, 3)
         Target position, LPS mm.
     path_progress_mm : ndarray, (T,)
-        Arclength of the tip's projection along the centreline path to the target (mm).
+        Progress of the tip along the centreline path to the target (mm).
     path_length_mm : ndarray, (T,)
-        Length of that centreline path from access to target (mm).
+        Length of that centreline path (mm).
     inserted_length_mm : ndarray, (T, D)
         Inserted length of each device (mm).
     wall_force_max_n, wall_force_mean_n : ndarray, (T,)
@@ -357,7 +367,7 @@ class EpisodeRecorder:
     ...     rec.record_step(0.1 * (k + 1), np.array([1.0, 0.0]), [0, 0, k], [0, 0, 5], k, 5,
     ...                     [k], 0.1, 0.05, [0.2], 0.0, True, 0.01 * k, 1e-4 * k, 0.0, 2 * k)
     >>> log = rec.finish(False, False, True, "time_limit", 0, np.ones((3, 2)))
-    >>> log.n_steps, log.tip_to_target_mm[-1]
+    >>> log.n_steps, float(log.tip_to_target_mm[-1])
     (3, 3.0)
     """
 

@@ -113,8 +113,8 @@ class MetricRegistry:
     Examples
     --------
     >>> reg = MetricRegistry()
-    >>> reg.register(Metric("steps", "1", "number of steps", None, "bookkeeping",
-    ...                     lambda log, ctx: float(log.n_steps)))
+    >>> _ = reg.register(Metric("steps", "1", "number of steps", None, "bookkeeping",
+    ...                         lambda log, ctx: float(log.n_steps)))
     >>> reg.list()
     ['steps']
     """

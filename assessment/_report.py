@@ -112,7 +112,7 @@ def dose_summary(log: EpisodeLog) -> dict:
             {"n_events": 0, "n_pulses": 0, "ka_r_mgy": 0.0, "dap_gycm2": 0.0},
         )
         m["n_events"] += 1
-        m["n_pulses"] += int(d.get("n_pulses", 0) or 0)
+        m["n_pulses"] += int(d.get("n_pulses", d.get("number_of_pulses", 1)) or 0)
         m["ka_r_mgy"] += float(d.get("ka_r_mgy", 0.0) or 0.0)
         m["dap_gycm2"] += float(d.get("dap_gycm2", 0.0) or 0.0)
     last = (lambda a: float(a[-1])) if log.n_steps else (lambda a: 0.0)
