@@ -176,7 +176,7 @@ def plot_timeline(log: EpisodeLog) -> Figure:
     if log.n_steps:
         pulses = np.diff(np.r_[0, log.n_pulses])
         ax3 = ax.twinx()
-        ax3.bar(log.t_s - dt / 2, pulses, width=dt, color="#ff7f0e", alpha=0.35)
+        ax3.fill_between(log.t_s, pulses, step="pre", color="#ff7f0e", alpha=0.35, lw=0)
         ax3.set_ylabel("pulses / step", color="#ff7f0e")
         ax3.set_ylim(0, max(1, pulses.max()) * 4)
     ax.set_yticks([0, 1, 2, 3], ["C-arm move", "injection", "cine / DSA", "fluoro on"])
