@@ -261,6 +261,71 @@ def _add_block_outer(hb, r0, c0, w, v, sym):
 
 
 @nb.njit(cache=True)
+def _twist_update(x, theta, kap, ei, gj, l, jb, h, u0, tt, uu, m1, m2, rv, tw):
+    """One Gauss-Newton step on the free edge angles θ[jb:] (tridiagonal; positions fixed).
+
+    Needs the frames (m1, m2) and rest vectors ``rv`` of the current ``x``, ``theta``; updates
+    ``theta`` and then refreshes frames and rest vectors. ``tw`` (N-1, 3) is scratch.
+    """
+    n = x.shape[0]
+    il3 = 1.0 / (l * l * l)
+    ih = 1.0 / h
+    ne = n - 1
+    for j in range(ne):
+        tw[j, 0] = 0.0
+        tw[j, 1] = 0.0
+        tw[j, 2] = 0.0
+    for j in range(jb, ne):
+        tw[j, 0] = 1e-5 * ih  # twist drag (N·mm·s/rad) keeps the system definite
+    for j in range(jb - 1, ne - 1):  # pair (j, j+1)
+        w = 0.5 * (gj[j] + gj[j + 1]) / l
+        dth = theta[j + 1] - theta[j]
+        tw[j + 1, 2] += w * dth
+        tw[j + 1, 0] += w
+        if j >= jb:
+            tw[j, 2] -= w * dth
+            tw[j, 0] += w
+            tw[j, 1] -= w
+    for i in range(max(jb, 1), n - 1):
+        k1 = kap[i, 0]
+        k2 = kap[i, 1]
+        if k1 == 0.0 and k2 == 0.0:
+            continue
+        w = ei[i] * il3
+        c = 0.5 * l * l
+        # dr/dθ for the two edges of vertex i
+        ja = i - 1
+        jc = i
+        da0 = c * (k1 * m2[ja, 0] - k2 * m1[ja, 0])
+        da1 = c * (k1 * m2[ja, 1] - k2 * m1[ja, 1])
+        da2 = c * (k1 * m2[ja, 2] - k2 * m1[ja, 2])
+        dc0 = c * (k1 * m2[jc, 0] - k2 * m1[jc, 0])
+        dc1 = c * (k1 * m2[jc, 1] - k2 * m1[jc, 1])
+        dc2 = c * (k1 * m2[jc, 2] - k2 * m1[jc, 2])
+        r0 = x[i + 1, 0] - 2.0 * x[i, 0] + x[i - 1, 0] - rv[i, 0]
+        r1 = x[i + 1, 1] - 2.0 * x[i, 1] + x[i - 1, 1] - rv[i, 1]
+        r2 = x[i + 1, 2] - 2.0 * x[i, 2] + x[i - 1, 2] - rv[i, 2]
+        if ja >= jb:
+            tw[ja, 2] -= w * (r0 * da0 + r1 * da1 + r2 * da2)
+            tw[ja, 0] += w * (da0 * da0 + da1 * da1 + da2 * da2)
+            tw[ja, 1] += w * (da0 * dc0 + da1 * dc1 + da2 * dc2)
+        tw[jc, 2] -= w * (r0 * dc0 + r1 * dc1 + r2 * dc2)
+        tw[jc, 0] += w * (dc0 * dc0 + dc1 * dc1 + dc2 * dc2)
+    # Thomas algorithm on edges jb..ne-1
+    for j in range(jb + 1, ne):
+        f = tw[j - 1, 1] / tw[j - 1, 0]
+        tw[j, 0] -= f * tw[j - 1, 1]
+        tw[j, 2] -= f * tw[j - 1, 2]
+    tw[ne - 1, 2] /= tw[ne - 1, 0]
+    for j in range(ne - 2, jb - 1, -1):
+        tw[j, 2] = (tw[j, 2] - tw[j, 1] * tw[j + 1, 2]) / tw[j, 0]
+    for j in range(jb, ne):
+        theta[j] -= tw[j, 2]
+    _frames(x, theta, u0, tt, uu, m1, m2)
+    _rest_vectors(kap, m1, m2, l, rv)
+
+
+@nb.njit(cache=True)
 def rod_substep(
     x, theta, lin, phi, h, fext, ei, gj, ks, kap, rad, drag, mu, kc, l, a0, d0, u0,
     sdf_v, sdf_o, sdf_h, sdf_out, n_newton,
@@ -391,6 +456,9 @@ def rod_substep(
             r0 = 3 * (i - ib)
             for a in range(3):
                 x[i, a] -= g[r0 + a]
+        _frames(x, theta, u0, tt, uu, m1, m2)
+        _rest_vectors(kap, m1, m2, l, rv)
+        _twist_update(x, theta, kap, ei, gj, l, jb, h, u0, tt, uu, m1, m2, rv, tw)
     # projection into the lumen: sdf(x) <= -radius for every inserted node
     for i in range(ib, n):
         for _k in range(4):
@@ -412,60 +480,6 @@ def rod_substep(
             if dp < d:
                 for a in range(3):
                     x[i, a] = xprev[i, a]
-    # twist: Gauss-Newton on free edge angles, tridiagonal (diag tw[:,0], super tw[:,1], rhs tw[:,2])
-    _frames(x, theta, u0, tt, uu, m1, m2)
-    _rest_vectors(kap, m1, m2, l, rv)
-    ne = n - 1
-    for j in range(ne):
-        tw[j, 0] = 0.0
-        tw[j, 1] = 0.0
-        tw[j, 2] = 0.0
-    for j in range(jb, ne):
-        tw[j, 0] = 1e-5 * ih  # twist drag (N·mm·s/rad) keeps the system definite
-    for j in range(jb - 1, ne - 1):  # pair (j, j+1)
-        w = 0.5 * (gj[j] + gj[j + 1]) / l
-        dth = theta[j + 1] - theta[j]
-        tw[j + 1, 2] += w * dth
-        tw[j + 1, 0] += w
-        if j >= jb:
-            tw[j, 2] -= w * dth
-            tw[j, 0] += w
-            tw[j, 1] -= w
-    for i in range(max(jb, 1), n - 1):
-        k1 = kap[i, 0]
-        k2 = kap[i, 1]
-        if k1 == 0.0 and k2 == 0.0:
-            continue
-        w = ei[i] * il3
-        c = 0.5 * l * l
-        # dr/dθ for the two edges of vertex i
-        ja = i - 1
-        jc = i
-        da0 = c * (k1 * m2[ja, 0] - k2 * m1[ja, 0])
-        da1 = c * (k1 * m2[ja, 1] - k2 * m1[ja, 1])
-        da2 = c * (k1 * m2[ja, 2] - k2 * m1[ja, 2])
-        dc0 = c * (k1 * m2[jc, 0] - k2 * m1[jc, 0])
-        dc1 = c * (k1 * m2[jc, 1] - k2 * m1[jc, 1])
-        dc2 = c * (k1 * m2[jc, 2] - k2 * m1[jc, 2])
-        r0 = x[i + 1, 0] - 2.0 * x[i, 0] + x[i - 1, 0] - rv[i, 0]
-        r1 = x[i + 1, 1] - 2.0 * x[i, 1] + x[i - 1, 1] - rv[i, 1]
-        r2 = x[i + 1, 2] - 2.0 * x[i, 2] + x[i - 1, 2] - rv[i, 2]
-        if ja >= jb:
-            tw[ja, 2] -= w * (r0 * da0 + r1 * da1 + r2 * da2)
-            tw[ja, 0] += w * (da0 * da0 + da1 * da1 + da2 * da2)
-            tw[ja, 1] += w * (da0 * dc0 + da1 * dc1 + da2 * dc2)
-        tw[jc, 2] -= w * (r0 * dc0 + r1 * dc1 + r2 * dc2)
-        tw[jc, 0] += w * (dc0 * dc0 + dc1 * dc1 + dc2 * dc2)
-    # Thomas algorithm on edges jb..ne-1
-    for j in range(jb + 1, ne):
-        f = tw[j - 1, 1] / tw[j - 1, 0]
-        tw[j, 0] -= f * tw[j - 1, 1]
-        tw[j, 2] -= f * tw[j - 1, 2]
-    tw[ne - 1, 2] /= tw[ne - 1, 0]
-    for j in range(ne - 2, jb - 1, -1):
-        tw[j, 2] = (tw[j, 2] - tw[j, 1] * tw[j + 1, 2]) / tw[j, 0]
-    for j in range(jb, ne):
-        theta[j] -= tw[j, 2]
     # wall normal forces (for friction next substep and for the output) and proximal loads
     _frames(x, theta, u0, tt, uu, m1, m2)
     _rest_vectors(kap, m1, m2, l, rv)
