@@ -214,13 +214,25 @@ def _event_pulses(e: dict) -> int:
 
 
 def count_runs(events: list[dict], *, gap_s: float) -> int:
-    """Number of runs among time-sorted events: a ``run_id`` in the data if any, else groups
-    whose successive times are at most `gap_s` apart (per-pulse events of one run merge)."""
+    """Number of acquisition runs among events of one mode.
+
+    A ``run_id`` (or ``run``) in every event's data decides if present; otherwise time-sorted
+    events start a new run when they follow the previous one by more than two frame intervals
+    (``2 / pulse_rate_hz``, as the sim's ``DoseMeter`` counts) or, without a pulse rate, by more
+    than `gap_s` seconds.
+    """
     ids = [e["data"].get("run_id", e["data"].get("run")) for e in events]
     if events and all(i is not None for i in ids):
         return len(set(map(str, ids)))
-    t = np.array([e["t_s"] for e in events], dtype=np.float64)
-    return int(t.size and 1 + np.count_nonzero(np.diff(np.sort(t)) > gap_s))
+    evs = sorted(events, key=lambda e: e["t_s"])
+    if not evs:
+        return 0
+    runs = 0
+    for prev, cur in zip([None, *evs[:-1]], evs, strict=True):
+        rate = cur["data"].get("pulse_rate_hz")
+        gap = 2.0 / float(rate) + 1e-9 if rate else gap_s
+        runs += int(prev is None or cur["t_s"] - prev["t_s"] > gap)
+    return runs
 
 
 #: Events of one acquisition run closer than this (s) merge when they carry no ``run_id``.
@@ -250,6 +262,14 @@ def _n_pulses(log, ctx):
 
 def _n_cine_frames(log, ctx):
     return float(sum(_event_pulses(e) for e in _irradiations(log, "cine")))
+
+
+def _n_cine_runs(log, ctx):
+    return float(count_runs(_irradiations(log, "cine"), gap_s=max(RUN_GAP_S, 1.5 * log.dt)))
+
+
+def _n_dsa_frames(log, ctx):
+    return float(sum(_event_pulses(e) for e in _irradiations(log, "dsa")))
 
 
 def _n_dsa_runs(log, ctx):
@@ -394,8 +414,13 @@ def register_builtin_metrics(registry: MetricRegistry) -> MetricRegistry:
           "sum of n_pulses (1 if absent) over irradiation events in cine mode",
           False, "cine frame count, RDSR 'Number of Pulses' of acquisition events",
           _n_cine_frames, "dose"),
+        M("n_cine_runs", "1", "cine runs among cine irradiation events (see n_dsa_runs)", False,
+          "cine run count, RDSR acquisition events (TID 10003)", _n_cine_runs, "dose"),
+        M("n_dsa_frames", "1", "sum of n_pulses (1 if absent) over DSA irradiation events",
+          False, "DSA frame count, RDSR 'Number of Pulses'", _n_dsa_frames, "dose"),
         M("n_dsa_runs", "1",
-          "DSA runs: distinct run_id of DSA irradiation events, else groups >= 1 s apart", False,
+          "DSA runs: distinct run_id, else a new run after a gap > 2 frame intervals "
+          "(2 / pulse_rate_hz) or > max(1 s, 1.5 dt) without a rate", False,
           "DSA run count, RDSR acquisition events (TID 10003)", _n_dsa_runs, "dose"),
         M("ka_r_mgy", "mGy", "cumulative reference air kerma at the IRP at the last step", False,
           "reference air kerma Ka,r at the interventional reference point, IEC 60601-2-43; "

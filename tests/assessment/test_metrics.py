@@ -72,6 +72,12 @@ def test_dose_metrics():
     assert v["ka_r_mgy"] == 0.3 and v["dap_gycm2"] == 0.03 and v["contrast_ml"] == 10.0
     run_ids = [("irradiation", t, {"mode": "dsa", "run_id": r}) for t, r in ((1, "a"), (1.1, "b"))]
     assert values(tiny_log(events=run_ids))["n_dsa_runs"] == 2
+    assert v["n_dsa_frames"] == 4 and v["n_cine_runs"] == 1  # cine at 1.0 s and 1.5 s: one run
+    # with the pulse rate (3 f/s: new run after > 2/3 s), as sim.DoseMeter counts runs
+    rated = [
+        ("irradiation", t, {"mode": "dsa", "pulse_rate_hz": 3.0}) for t in (0, 1 / 3, 2 / 3, 1.5)
+    ]
+    assert values(tiny_log(events=rated))["n_dsa_runs"] == 2
 
 
 def test_safety_metrics():

@@ -15,7 +15,7 @@ from igtwin.assessment import (
 
 BUILTIN = [
     "success", "time_to_target_s", "tip_to_target_error_mm", "fluoro_time_s", "n_pulses",
-    "n_cine_frames", "n_dsa_runs", "ka_r_mgy", "dap_gycm2", "contrast_ml", "wall_force_max_n",
+    "n_cine_frames", "n_cine_runs", "n_dsa_frames", "n_dsa_runs", "ka_r_mgy", "dap_gycm2", "contrast_ml", "wall_force_max_n",
     "wall_force_mean_n", "time_above_force_threshold_s", "safe_success", "path_length_mm", "spl",
     "n_movements", "tip_speed_mean_mm_s", "smoothness", "targeting_error_mm", "n_passes",
     "no_go_touched", "ablation_coverage", "ablation_min_margin_mm", "ablation_margin_ok",
