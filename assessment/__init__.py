@@ -9,7 +9,7 @@ written.
 """
 
 from ._metrics import ablation_coverage_margin, log_dimensionless_jerk, register_builtin_metrics
-from ._recorder import EpisodeLog, EpisodeRecorder
+from ._recorder import EpisodeLog, EpisodeRecorder, demo_episode_log
 from ._registry import (
     Metric,
     MetricContext,
@@ -19,7 +19,13 @@ from ._registry import (
     compute_metrics,
     metric_registry,
 )
-from ._report import metrics_table, summarize_metrics, write_report, write_summary_report
+from ._report import (
+    dose_summary,
+    metrics_table,
+    summarize_metrics,
+    write_report,
+    write_summary_report,
+)
 
 __all__ = [
     "EpisodeLog",
@@ -31,6 +37,8 @@ __all__ = [
     "UnknownMetricError",
     "ablation_coverage_margin",
     "compute_metrics",
+    "demo_episode_log",
+    "dose_summary",
     "log_dimensionless_jerk",
     "metric_registry",
     "metrics_table",

@@ -31,7 +31,13 @@ from ._registry import (
     metric_registry,
 )
 
-__all__ = ["metrics_table", "summarize_metrics", "write_report", "write_summary_report"]
+__all__ = [
+    "dose_summary",
+    "metrics_table",
+    "summarize_metrics",
+    "write_report",
+    "write_summary_report",
+]
 
 _CATEGORIES = ("outcome", "dose", "safety", "motion", "needle")
 
@@ -308,7 +314,7 @@ def write_report(
     Examples
     --------
     >>> import tempfile
-    >>> from igtwin.assessment._recorder import demo_episode_log
+    >>> from igtwin.assessment import demo_episode_log
     >>> with tempfile.TemporaryDirectory() as d:
     ...     p = write_report(demo_episode_log(), d, expert_log=demo_episode_log(expert=True))
     ...     sorted(q.name for q in p.parent.iterdir())[:3]

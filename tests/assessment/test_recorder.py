@@ -7,8 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from igtwin.assessment import EpisodeLog, EpisodeRecorder
-from igtwin.assessment._recorder import demo_episode_log
+from igtwin.assessment import EpisodeLog, EpisodeRecorder, demo_episode_log
 
 
 def _step(rec, k, **over):

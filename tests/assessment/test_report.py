@@ -11,12 +11,12 @@ from rich.console import Console
 from igtwin.assessment import (
     EpisodeRecorder,
     compute_metrics,
+    demo_episode_log,
     metrics_table,
     summarize_metrics,
     write_report,
     write_summary_report,
 )
-from igtwin.assessment._recorder import demo_episode_log
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
