@@ -35,7 +35,6 @@ References
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from ._recorder import EpisodeLog
 from ._registry import Metric, MetricRegistry, metric_registry
@@ -135,6 +134,8 @@ def ablation_coverage_margin(
     ValueError
         If shapes differ or the tumour mask is empty.
     """
+    from scipy import ndimage
+
     tumour = np.asarray(tumour, dtype=bool)
     ablation = np.asarray(ablation, dtype=bool)
     if tumour.shape != ablation.shape or tumour.ndim != 3:

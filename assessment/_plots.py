@@ -196,8 +196,7 @@ def plot_frames(log: EpisodeLog, *, max_frames: int = 6) -> Figure | None:
     idx = np.unique(np.linspace(0, n - 1, min(n, max_frames)).round().astype(int))
     fig, axes = _figure(2.3 * len(idx), 2.8, len(idx))
     for ax, i in zip(axes, idx, strict=True):
-        step = int(log.frame_steps[i])
-        t = log.t_s[step] if 0 <= step < log.n_steps else float("nan")
+        step, t = int(log.frame_steps[i]), float(log.frame_t_s[i])
         ax.imshow(log.frames[i], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
         ax.set_title(f"step {step}, {t:.1f} s\n{log.frame_labels[i]}", fontsize=8, pad=3)
         ax.set_axis_off()

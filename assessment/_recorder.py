@@ -143,7 +143,9 @@ class EpisodeLog:
     events : list of dict
         ``{"kind": str, "t_s": float, "data": dict}``; see :meth:`EpisodeRecorder.record_event`.
     frame_steps : ndarray of int, (F,)
-        Step index of each stored frame.
+        Step number given with each stored frame (as the env counts steps).
+    frame_t_s : ndarray, (F,)
+        Time (s) of the last step recorded before each frame (0 before the first step).
     frames : list of ndarray uint8 (H, W)
         Stored fluoroscopy frames (display grey levels).
     frame_labels : list of str
@@ -185,6 +187,7 @@ class EpisodeLog:
     positions: np.ndarray | None = None
     events: list[dict] = field(default_factory=list)
     frame_steps: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    frame_t_s: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
     frames: list[np.ndarray] = field(default_factory=list)
     frame_labels: list[str] = field(default_factory=list)
     success: bool = False
@@ -256,6 +259,7 @@ class EpisodeLog:
         path.parent.mkdir(parents=True, exist_ok=True)
         arrays: dict[str, np.ndarray] = {name: getattr(self, name) for name in _STEP_ARRAYS}
         arrays["frame_steps"] = self.frame_steps
+        arrays["frame_t_s"] = self.frame_t_s
         arrays["actions_for_replay"] = self.actions_for_replay
         if self.positions is not None:
             arrays["positions"] = self.positions
@@ -295,6 +299,7 @@ class EpisodeLog:
             positions = z["positions"] if header["has_positions"] else None
             extras = {name: z[f"extra__{name}"] for name in header["extras"]}
             frame_steps = z["frame_steps"]
+            frame_t_s = z["frame_t_s"]
             actions_for_replay = z["actions_for_replay"]
         return cls(
             scenario=header["scenario"],
@@ -305,6 +310,7 @@ class EpisodeLog:
             positions=positions,
             events=header["events"],
             frame_steps=frame_steps,
+            frame_t_s=frame_t_s,
             frames=frames,
             frame_labels=header["frame_labels"],
             success=header["success"],
@@ -326,8 +332,10 @@ class EpisodeLog:
             None if self.positions is None else _jsonable(self.positions, name="positions")
         )
         out["frames"] = [
-            {"step": int(s), "label": lab, "shape": list(f.shape)}
-            for s, lab, f in zip(self.frame_steps, self.frame_labels, self.frames, strict=True)
+            {"step": int(s), "t_s": float(t), "label": lab, "shape": list(f.shape)}
+            for s, t, lab, f in zip(
+                self.frame_steps, self.frame_t_s, self.frame_labels, self.frames, strict=True
+            )
         ]
         out["extras"] = {k: _jsonable(np.asarray(v), name=k) for k, v in self.extras.items()}
         return out
@@ -383,7 +391,7 @@ class EpisodeRecorder:
         self._steps: dict[str, list] = {name: [] for name in _STEP_ARRAYS}
         self._positions: list[np.ndarray] = []
         self._events: list[dict] = []
-        self._frames: list[tuple[int, np.ndarray, str]] = []
+        self._frames: list[tuple[int, np.ndarray, str, float]] = []
         self._finished = False
 
     @property
@@ -507,12 +515,25 @@ class EpisodeRecorder:
         )
 
     def record_frame(self, step: int, image: np.ndarray, label: str = "") -> None:
-        """Keep one fluoroscopy frame (uint8 (H, W), display grey levels) for the report."""
+        """Keep one fluoroscopy frame for the report.
+
+        Parameters
+        ----------
+        step : int
+            Step number as the env counts it (stored as given).
+        image : ndarray of uint8, (H, W)
+            Display grey levels, copied.
+        label : str
+            Caption (view, protocol ...).
+
+        The frame is stamped with the time of the last recorded step.
+        """
         self._check_open()
         image = np.asarray(image)
         if image.dtype != np.uint8 or image.ndim != 2:
             raise ValueError(f"image: expected uint8 (H, W), got {image.dtype} {image.shape}")
-        self._frames.append((int(step), image.copy(), str(label)))
+        t = self._steps["t_s"][-1] if self._steps["t_s"] else 0.0
+        self._frames.append((int(step), image.copy(), str(label), t))
 
     def finish(
         self,
@@ -578,6 +599,7 @@ class EpisodeRecorder:
             positions=np.stack(self._positions) if self._positions else None,
             events=sorted(self._events, key=lambda e: e["t_s"]),
             frame_steps=np.array([f[0] for f in self._frames], dtype=np.int64),
+            frame_t_s=np.array([f[3] for f in self._frames], dtype=np.float64),
             frames=[f[1] for f in self._frames],
             frame_labels=[f[2] for f in self._frames],
             success=bool(success),

@@ -79,6 +79,7 @@ def test_round_trip_is_lossless(tmp_path):
         "n_pulses",
         "positions",
         "frame_steps",
+        "frame_t_s",
     ):
         np.testing.assert_array_equal(getattr(back, name), getattr(log, name), err_msg=name)
     assert back.events == log.events
@@ -88,7 +89,7 @@ def test_round_trip_is_lossless(tmp_path):
     assert (back.success, back.terminated, back.truncated) == (True, True, False)
     assert back.reason == "target reached" and back.reset_seed == 7 and back.seed == 7
     np.testing.assert_array_equal(back.frames[0], log.frames[0])
-    assert back.frame_labels == ["AP"]
+    assert back.frame_labels == ["AP"] and back.frame_t_s[0] == pytest.approx(0.5)
     assert float(back.extras["ablation_coverage"]) == 0.9
     d = json.loads(json.dumps(back.to_dict(), allow_nan=False))
     assert d["n_frames"] == 1 and d["frames"][0]["shape"] == [3, 4]
