@@ -354,12 +354,18 @@ def rod_substep(
     ib = int(math.floor(off / l)) + 1
     if ib < 2:
         ib = 2
-    if ib > n - 1:
-        ib = n - 1
+    if ib > n:
+        ib = n
     for i in range(ib):
         s = i * l - off
         for a in range(3):
             x[i, a] = a0[a] + d0[a] * s
+    if ib == n:  # nothing inserted: the whole device lies behind the access point
+        for j in range(n - 1):
+            theta[j] = phi
+        for i in range(n):
+            cforce[i] = 0.0
+        return 0.0, 0.0, ib
     for i in range(n):
         for a in range(3):
             xprev[i, a] = x[i, a]

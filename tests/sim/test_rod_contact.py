@@ -1,0 +1,110 @@
+"""Wall contact and friction of the rod in curved and branching tubes."""
+
+import math
+
+import numpy as np
+import pytest
+
+from igtwin.anatomies import VesselBranch, VesselTree, tube_sdf
+from igtwin.sim import RodSimulator
+
+
+def _curved_tube(radius=2.5, bend=math.pi):
+    """Straight 60 mm, then an arc of radius 25 mm turning by ``bend``, then straight 80 mm."""
+    th = np.linspace(0.0, bend, 40)
+    a = np.stack([np.zeros(13), np.zeros(13), np.linspace(0, 60, 13)], 1)
+    arc = np.stack([25 - 25 * np.cos(th), np.zeros(40), 60 + 25 * np.sin(th)], 1)
+    t = np.array([math.sin(bend), 0.0, math.cos(bend)])
+    b = arc[-1] + np.linspace(0, 80, 17)[:, None] * t
+    pts = np.concatenate([a, arc[1:], b[1:]])
+    tree = VesselTree([VesselBranch("tube", pts, np.full(len(pts), radius))])
+    return tree, tube_sdf([pts], [np.full(len(pts), radius)], spacing=0.5)
+
+
+def arch_phantom():
+    """A three-branch arch-like tree: ascending aorta, 180° arch, descending; BCA, LCCA, LSA."""
+    th = np.linspace(0, np.pi, 30)
+    up = np.stack([np.zeros(20), np.zeros(20), np.linspace(0, 100, 20)], 1)
+    arch = np.stack([30 - 30 * np.cos(th), np.zeros(30), 100 + 30 * np.sin(th)], 1)
+    down = np.stack([np.full(12, 60.0), np.zeros(12), np.linspace(100, 40, 12)], 1)
+    aorta = np.concatenate([up, arch[1:], down[1:]])
+    branches = [VesselBranch("aorta", aorta, np.full(len(aorta), 8.0))]
+    for name, i, ang in (("BCA", 27, -0.35), ("LCCA", 33, 0.0), ("LSA", 39, 0.35)):
+        d = np.array([math.sin(ang), 0.0, math.cos(ang)])
+        p = aorta[i] + np.linspace(0, 60, 13)[:, None] * d
+        branches.append(VesselBranch(name, p, np.full(13, 3.5), parent="aorta", parent_index=i))
+    tree = VesselTree(branches)
+    sdf = tube_sdf([b.points for b in tree], [b.radii for b in tree], spacing=0.5)
+    return tree, sdf
+
+
+def _mean_push_force(mu):
+    tree, sdf = _curved_tube()
+    sim = RodSimulator(["guidewire_035_straight"], sdf, tree.path("tube"), friction=mu)
+    st = sim.initial_state(inserted_length=50.0)
+    forces = []
+    for k in range(150):  # 10 s at 10 mm/s: the wire runs through the 180° bend
+        st = sim.step(st, np.array([[[10.0, 0.0]]]), 1 / 15)
+        if k >= 75:
+            forces.append(st.proximal_force[0, 0])
+    return float(np.mean(forces)), st
+
+
+def test_push_force_rises_with_friction_capstan():
+    """Pushing through a 180° bend needs more proximal force with μ > 0 (capstan-like)."""
+    f0, st0 = _mean_push_force(0.0)
+    f3, st3 = _mean_push_force(0.3)
+    assert np.isfinite([f0, f3]).all()
+    assert f3 > f0 + 0.02, f"push force {f3:.3f} N with μ=0.3 vs {f0:.3f} N with μ=0"
+    assert st3.contact_force.max() > 0  # the wire rides the outer wall of the bend
+
+
+@pytest.mark.parametrize("device", ["guidewire_035_angled", "guidewire_014_j"])
+def test_random_actions_stay_in_lumen(device):
+    """Random commands in a branching arch phantom: finite, inside (≤ 0.1 mm), bounded."""
+    tree, sdf = arch_phantom()
+    sim = RodSimulator([device], sdf, tree.path("aorta"), n_worlds=4)
+    st = sim.initial_state(inserted_length=40.0)
+    rng = np.random.default_rng(0)
+    dev = sim.devices[0]
+    lim = np.array([dev.max_translation_speed, dev.max_rotation_speed])
+    for k in range(600):
+        u = rng.uniform([-0.6, -1.0], [1.0, 1.0], size=(4, 1, 2)) * lim
+        st = sim.step(st, u, 1 / 15)
+        if k % 20 == 0 or k == 599:
+            assert np.isfinite(st.positions).all()
+            inside = sdf.sample(st.positions[st.node_mask])
+            assert inside.max() <= 0.1, f"node {inside.max():.3f} mm outside the lumen"
+            # bounded: no node far from the tree, forces finite
+            assert np.abs(st.positions).max() < 1e3
+            assert np.isfinite(st.contact_force).all() and np.isfinite(st.proximal_force).all()
+
+
+def test_deterministic_for_a_seed():
+    tree, sdf = arch_phantom()
+    runs = []
+    for _ in range(2):
+        sim = RodSimulator(["guidewire_035_angled"], sdf, tree.path("LCCA"), n_worlds=2)
+        st = sim.initial_state(inserted_length=30.0)
+        rng = np.random.default_rng(42)
+        for _ in range(100):
+            st = sim.step(st, rng.uniform(-1, 1, (2, 1, 2)) * [40.0, 3.0], 1 / 15)
+        runs.append(st)
+    for name in ("positions", "twist", "contact_force", "proximal_force"):
+        np.testing.assert_array_equal(getattr(runs[0], name), getattr(runs[1], name))
+
+
+@pytest.mark.slow
+def test_soak_million_steps():
+    """10⁶ random-action world-steps (B = 64) in the arch phantom: finite and inside."""
+    tree, sdf = arch_phantom()
+    b = 64
+    sim = RodSimulator(["guidewire_035_angled"], sdf, tree.path("aorta"), n_worlds=b)
+    st = sim.initial_state(inserted_length=40.0)
+    rng = np.random.default_rng(7)
+    lim = np.array([50.0, 2 * math.pi])
+    for k in range(10**6 // b):
+        st = sim.step(st, rng.uniform([-0.6, -1.0], [1.0, 1.0], size=(b, 1, 2)) * lim, 1 / 15)
+        if k % 500 == 0:
+            assert np.isfinite(st.positions).all()
+            assert sdf.sample(st.positions[st.node_mask]).max() <= 0.1
