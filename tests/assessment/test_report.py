@@ -125,3 +125,19 @@ def test_metrics_table_renders(logs):
     out = console.export_text()
     assert "ka_r_mgy" in out and "mGy" in out and "expert" in out
     assert len(table.columns) == 5 and len(metrics_table(compute_metrics(trainee)).columns) == 3
+
+
+def test_needle_report_lists_needle_metrics(tmp_path):
+    rec = EpisodeRecorder("needle", 0, 0.5, {"device_kind": "needle"})
+    for k in range(3):
+        rec.record_step(0.5 * (k + 1), np.zeros(1), [0, 0, 10.0 * k], [0, 0, 25], 0, 0,
+                        [10.0 * k], 0, 0, [0], 0, True, 0.1 * k, 0.01 * k, 0, k)  # fmt: skip
+    rec.record_event("no_go_contact", 1.0, {"structure": "artery"})
+    log = rec.finish(False, True, False, "no-go structure touched", 0, np.zeros((3, 1)),
+                     extras={"ablation_coverage": 1.0, "ablation_min_margin_mm": 3.0})  # fmt: skip
+    path = write_report(log, tmp_path)
+    rep = json.loads((tmp_path / "report.json").read_text())
+    assert rep["metrics"]["targeting_error_mm"]["value"] == 5.0
+    assert rep["metrics"]["no_go_touched"]["category"] == "needle"
+    assert rep["metrics"]["ablation_margin_ok"]["value"] == 0.0
+    assert ">needle</td>" in path.read_text(encoding="utf-8")
