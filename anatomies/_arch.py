@@ -188,7 +188,7 @@ def _build_tree(arch_type: str, rng: np.random.Generator) -> tuple[VesselTree, d
     gap1 = _tn(rng, 14.0, 2.0)  # BCT → LCCA origins along the centerline (mm)
     gap2 = _tn(rng, 13.0, 2.0)  # LCCA → LSA
     bct_len = _tn(rng, 30.0, 4.0)  # outside the aortic wall
-    z_bif = _tn(rng, 100.0, 7.0)  # carotid bifurcation height above the apex
+    z_bif = _tn(rng, 104.0, 6.0)  # carotid bifurcation height above the apex
     z_bif_r = z_bif + _tn(rng, 0.0, 4.0)
     asc_drop = _tn(rng, 42.0, 4.0)
     access_depth = 200.0
@@ -280,6 +280,7 @@ def _build_tree(arch_type: str, rng: np.random.Generator) -> tuple[VesselTree, d
     jitter = lambda s: rng.normal(0.0, s, 3)  # noqa: E731
 
     # right carotid and subclavian from the BCT end
+    z_bif_r = max(z_bif_r, float(E[2]) + 82.0)  # RCCA at least ~80 mm long
     rbif = np.array([-26.0, 22.0, z_bif_r]) + jitter(2.0) * [1, 1, 0]
     rcca = vessel(
         "RCCA",

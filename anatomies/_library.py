@@ -123,8 +123,9 @@ def _get(name: str) -> BuiltinAnatomy:
         if b.name == name:
             return b
     names = list(_FACTORIES)
-    close = difflib.get_close_matches(str(name), names, n=3, cutoff=0.4)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
+    lower = {n.lower(): n for n in names}
+    close = difflib.get_close_matches(str(name).lower(), list(lower), n=1, cutoff=0.4)
+    hint = f" Did you mean {lower[close[0]]!r}?" if close else ""
     raise ValueError(f"unknown built-in anatomy {name!r}; known {names}.{hint}")
 
 
