@@ -16,7 +16,7 @@ Model (see docs/devices.md): nodes ``x`` (N, 3) LPS mm, proximal (0) to distal (
 
 with ``r_i = l² (κ1 m1 + κ2 m2)`` the rest curvature in the material frame (m1, m2). Each substep
 is a backward-Euler/quasi-static step with viscous drag ``c/h`` on the nodes: Gauss-Newton on
-positions (banded 3N system, half bandwidth 8), then a Gauss-Newton twist update (tridiagonal),
+positions (banded 3N system, half bandwidth 6), then a Gauss-Newton twist update (tridiagonal),
 regularised Coulomb friction inside the solve, and a final projection of every inserted node
 into the lumen (sdf ≤ -ρ) so that no node can leave the lumen.
 """
@@ -35,11 +35,11 @@ __all__ = [
     "sdf_sample_grad",
 ]
 
-_P = 8  # half bandwidth of the position Hessian (node offset 2 -> dof offset 8)
+_P = 6  # half bandwidth of the position Hessian: stretch blocks reach dof offset 5, bending 6
 _EPS_V = 1.0  # mm/s, regularisation speed of Coulomb friction
 
 
-@nb.njit(cache=True, fastmath=False)
+@nb.njit(cache=True, error_model="numpy")
 def sdf_sample_grad(values, origin, spacing, outside, px, py, pz):
     """Trilinear SDF value (mm) and gradient at one LPS point (mm); numba twin of SDFGrid.
 
@@ -83,47 +83,48 @@ def sdf_sample_grad(values, origin, spacing, outside, px, py, pz):
     return d, gx / spacing, gy / spacing, gz / spacing
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def band_cholesky(hb, n, p):
     """In-place Cholesky of a symmetric positive definite band matrix (lower storage).
 
     ``hb[r, k]`` holds ``H[r, r - k]`` for ``k = 0..p``; on return it holds ``L`` likewise.
-    Non-positive pivots are replaced by a tiny positive value (the caller regularises).
+    Entries above the matrix (``k > r``) must be zero. Non-positive pivots are replaced by a
+    tiny positive value (the caller regularises).
     """
     for j in range(n):
         s = hb[j, 0]
-        k0 = max(0, j - p)
-        for k in range(k0, j):
-            v = hb[j, j - k]
+        for q in range(1, p + 1):
+            v = hb[j, q]
             s -= v * v
         if s <= 1e-300:
             s = 1e-300
         ljj = math.sqrt(s)
         hb[j, 0] = ljj
         inv = 1.0 / ljj
-        for i in range(j + 1, min(n, j + p + 1)):
-            s = hb[i, i - j]
-            for k in range(max(0, i - p), j):
-                s -= hb[i, i - k] * hb[j, j - k]
-            hb[i, i - j] = s * inv
+        for r in range(1, min(p, n - 1 - j) + 1):
+            i = j + r
+            s = hb[i, r]
+            for q in range(r + 1, p + 1):
+                s -= hb[i, q] * hb[j, q - r]
+            hb[i, r] = s * inv
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def band_solve(lb, n, p, b):
     """Solve ``L Lᵀ x = b`` in place in ``b`` with the factor from :func:`band_cholesky`."""
     for i in range(n):
         s = b[i]
-        for k in range(max(0, i - p), i):
-            s -= lb[i, i - k] * b[k]
+        for q in range(1, min(p, i) + 1):
+            s -= lb[i, q] * b[i - q]
         b[i] = s / lb[i, 0]
     for i in range(n - 1, -1, -1):
         s = b[i]
-        for k in range(i + 1, min(n, i + p + 1)):
-            s -= lb[k, k - i] * b[k]
+        for q in range(1, min(p, n - 1 - i) + 1):
+            s -= lb[i + q, q] * b[i + q]
         b[i] = s / lb[i, 0]
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def _transport(u, t0, t1, out):
     """Parallel-transport unit vector ``u`` from tangent t0 to t1 (both unit) into ``out``."""
     bx = t0[1] * t1[2] - t0[2] * t1[1]
@@ -157,7 +158,7 @@ def _transport(u, t0, t1, out):
         out[2] = oz / nrm
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def _frames(x, theta, u0, tt, uu, m1, m2):
     """Tangents ``tt``, Bishop frames ``uu`` and material frames (m1, m2) of every edge."""
     ne = x.shape[0] - 1
@@ -198,7 +199,7 @@ def _frames(x, theta, u0, tt, uu, m1, m2):
         m2[j, 2] = -s * u[2] + c * vz
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def _rest_vectors(kap, m1, m2, l, rv):
     """Rest turning vectors r_i = l² (κ1 m1 + κ2 m2) at interior vertices (frames averaged)."""
     n = kap.shape[0]
@@ -211,7 +212,7 @@ def _rest_vectors(kap, m1, m2, l, rv):
             rv[i, a] = k1 * (m1[i - 1, a] + m1[i, a]) + k2 * (m2[i - 1, a] + m2[i, a])
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def _elastic_grad(x, rv, ei, ks, l, i_from, grad):
     """Gradient (N) of stretch + bending energy w.r.t. every node, for terms touching nodes ≥ i_from."""
     n = x.shape[0]
@@ -240,7 +241,7 @@ def _elastic_grad(x, rv, ei, ks, l, i_from, grad):
             grad[i + 1, a] += w * d
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def _add_block_diag(hb, r0, c0, val):
     """Add ``val`` to the (r0+a, c0+a) diagonal of a 3x3 block, lower band storage."""
     off = r0 - c0
@@ -248,7 +249,7 @@ def _add_block_diag(hb, r0, c0, val):
         hb[r0 + a, off] += val
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def _add_block_outer(hb, r0, c0, w, v, sym):
     """Add ``w v vᵀ`` as the 3x3 block (r0, c0) (r0 ≥ c0); ``sym``: a diagonal block."""
     for a in range(3):
@@ -260,7 +261,7 @@ def _add_block_outer(hb, r0, c0, w, v, sym):
                     hb[r, r - c] += w * v[a] * v[b]
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def _twist_update(x, theta, kap, ei, gj, l, jb, h, u0, tt, uu, m1, m2, rv, tw):
     """One Gauss-Newton step on the free edge angles θ[jb:] (tridiagonal; positions fixed).
 
@@ -320,12 +321,19 @@ def _twist_update(x, theta, kap, ei, gj, l, jb, h, u0, tt, uu, m1, m2, rv, tw):
     for j in range(ne - 2, jb - 1, -1):
         tw[j, 2] = (tw[j, 2] - tw[j, 1] * tw[j + 1, 2]) / tw[j, 0]
     for j in range(jb, ne):
-        theta[j] -= tw[j, 2]
-    _frames(x, theta, u0, tt, uu, m1, m2)
+        dth = -tw[j, 2]
+        theta[j] += dth
+        c = math.cos(dth)
+        s = math.sin(dth)
+        for a in range(3):
+            p1 = m1[j, a]
+            p2 = m2[j, a]
+            m1[j, a] = c * p1 + s * p2
+            m2[j, a] = -s * p1 + c * p2
     _rest_vectors(kap, m1, m2, l, rv)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def rod_substep(
     x, theta, lin, phi, h, fext, ei, gj, ks, kap, rad, drag, mu, kc, l, a0, d0, u0,
     sdf_v, sdf_o, sdf_h, sdf_out, n_newton,
@@ -508,7 +516,7 @@ def rod_substep(
     return fprox, tprox, ib
 
 
-@nb.njit(cache=True, parallel=True)
+@nb.njit(cache=True, parallel=True, error_model="numpy")
 def rod_step_batch(
     xs, thetas, lins, phis, cforces, vel, omega, fext, dt, n_sub, n_newton, lmax,
     ei, gj, ks, kap, rad, drag, mu, kc, l, a0, d0, u0, sdf_v, sdf_o, sdf_h, sdf_out,
