@@ -6,7 +6,15 @@ Frame: patient LPS (+x left, +y posterior, +z superior), millimetres.
 from ._anatomy import Anatomy, AnatomyExistsError, Structure
 from ._arch import ARCH_TYPES, classify_arch, generate_aortic_arch
 from ._library import BuiltinAnatomy, generate, list_builtin, load_builtin
+from ._plot import anatomy_summary, plot_anatomy
 from ._structures import NOMINAL_HU, STANDARD_LABELS, standard_structures
+from ._surfaces import (
+    load_surfaces,
+    lumen_surface,
+    save_surfaces,
+    structure_surfaces,
+    vessel_tree_to_vtp,
+)
 from ._thorax import ThoraxLayout, synthesize_thorax_ct
 from ._material_volume import BASIS_MATERIALS, MaterialVolume, material_volume
 from ._materials import MATERIALS, Material, get_material
@@ -25,7 +33,14 @@ __all__ = [
     "NOMINAL_HU",
     "STANDARD_LABELS",
     "ThoraxLayout",
+    "anatomy_summary",
     "classify_arch",
+    "load_surfaces",
+    "lumen_surface",
+    "plot_anatomy",
+    "save_surfaces",
+    "structure_surfaces",
+    "vessel_tree_to_vtp",
     "generate",
     "generate_aortic_arch",
     "list_builtin",

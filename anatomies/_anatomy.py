@@ -143,6 +143,12 @@ class Anatomy:
 
         return material_volume(self.ct_hu, self.labels, self.affine, structures=self.structures)
 
+    def plot(self, path=None, **kwargs):
+        """Render surfaces, lumen, centerlines and targets (AP + lateral); see ``plot_anatomy``."""
+        from ._plot import plot_anatomy
+
+        return plot_anatomy(self, path=path, **kwargs)
+
     # ------------------------------------------------------------------ I/O
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
         """Write the anatomy folder atomically (a temp folder renamed into place).
