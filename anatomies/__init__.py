@@ -6,7 +6,10 @@ Frame: patient LPS (+x left, +y posterior, +z superior), millimetres.
 from ._anatomy import Anatomy, AnatomyExistsError, Structure
 from ._arch import ARCH_TYPES, classify_arch, generate_aortic_arch
 from ._library import BuiltinAnatomy, generate, list_builtin, load_builtin
+from ._material_volume import BASIS_MATERIALS, MaterialVolume, material_volume
+from ._materials import MATERIALS, Material, get_material
 from ._plot import anatomy_summary, plot_anatomy
+from ._sdf import SDFGrid, tube_sdf
 from ._structures import NOMINAL_HU, STANDARD_LABELS, standard_structures
 from ._surfaces import (
     load_surfaces,
@@ -16,9 +19,6 @@ from ._surfaces import (
     vessel_tree_to_vtp,
 )
 from ._thorax import ThoraxLayout, synthesize_thorax_ct
-from ._material_volume import BASIS_MATERIALS, MaterialVolume, material_volume
-from ._materials import MATERIALS, Material, get_material
-from ._sdf import SDFGrid, tube_sdf
 from ._vessel_tree import UnknownBranchError, VesselBranch, VesselPath, VesselTree
 
 __all__ = [
