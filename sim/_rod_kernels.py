@@ -473,6 +473,24 @@ def rod_substep(
         _frames(x, theta, u0, tt, uu, m1, m2)
         _rest_vectors(kap, m1, m2, l, rv)
         _twist_update(x, theta, kap, ei, gj, l, jb, h, u0, tt, uu, m1, m2, rv, tw)
+    # wall normal forces (for friction next substep and for the output) and the proximal force,
+    # from the elastic balance at the Newton solution (the projection below is not an
+    # equilibrium move: forces measured after it would include its stretch artefacts)
+    _elastic_grad(x, rv, ei, ks, l, ib, grad)
+    for i in range(n):
+        cforce[i] = 0.0
+    for i in range(ib, n):
+        d, gx, gy, gz = sdf_sample_grad(sdf_v, sdf_o, sdf_h, sdf_out, x[i, 0], x[i, 1], x[i, 2])
+        gn = math.sqrt(gx * gx + gy * gy + gz * gz)
+        if gn < 1e-9 or d + rad[i] < -0.05:
+            continue
+        fo = ((-grad[i, 0] + fext[i, 0]) * gx + (-grad[i, 1] + fext[i, 1]) * gy
+              + (-grad[i, 2] + fext[i, 2]) * gz) / gn  # fmt: skip
+        if fo > 0.0:
+            cforce[i] = fo
+    fprox = 0.0
+    for i in range(ib):
+        fprox += grad[i, 0] * d0[0] + grad[i, 1] * d0[1] + grad[i, 2] * d0[2]
     # projection into the lumen: sdf(x) <= -radius for every inserted node
     for i in range(ib, n):
         for _k in range(4):
@@ -494,24 +512,6 @@ def rod_substep(
             if dp < d:
                 for a in range(3):
                     x[i, a] = xprev[i, a]
-    # wall normal forces (for friction next substep and for the output) and proximal loads
-    _frames(x, theta, u0, tt, uu, m1, m2)
-    _rest_vectors(kap, m1, m2, l, rv)
-    _elastic_grad(x, rv, ei, ks, l, ib, grad)
-    for i in range(n):
-        cforce[i] = 0.0
-    for i in range(ib, n):
-        d, gx, gy, gz = sdf_sample_grad(sdf_v, sdf_o, sdf_h, sdf_out, x[i, 0], x[i, 1], x[i, 2])
-        gn = math.sqrt(gx * gx + gy * gy + gz * gz)
-        if gn < 1e-9 or d + rad[i] < -0.05:
-            continue
-        fo = ((-grad[i, 0] + fext[i, 0]) * gx + (-grad[i, 1] + fext[i, 1]) * gy
-              + (-grad[i, 2] + fext[i, 2]) * gz) / gn  # fmt: skip
-        if fo > 0.0:
-            cforce[i] = fo
-    fprox = 0.0
-    for i in range(ib):
-        fprox += grad[i, 0] * d0[0] + grad[i, 1] * d0[1] + grad[i, 2] * d0[2]
     tprox = 0.5 * (gj[jb - 1] + gj[jb]) / l * (phi - theta[jb])
     return fprox, tprox, ib
 
