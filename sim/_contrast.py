@@ -218,6 +218,8 @@ class ContrastAgent:
         v = (
             self._seg_velocity[k]
             if k >= 0
+            else float(self.velocity_mm_s)
+            if self.velocity_mm_s is not None
             else float(np.clip(100 + 5 * self._radius[node], 100, 200))
         )
         return v * math.pi * self._radius[node] ** 2 / 1000.0
