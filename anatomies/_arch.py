@@ -525,20 +525,26 @@ def _arch_volumes(tree: VesselTree, layout: ThoraxLayout, voxel: float, seed: in
     shape = tuple(int(s) for s in np.ceil((hi - lo) / voxel).astype(int))
     affine = np.diag([voxel, voxel, voxel, 1.0])
     affine[:3, 3] = lo
-    step = np.full(3, voxel)
+    lumen, vd = lumen_on_grid(tree, shape, affine)
+    ct, labels, structures = synthesize_thorax_ct(
+        shape, affine, lumen=lumen, layout=layout, seed=seed, vessel_distance=vd
+    )
+    return ct, labels, structures, affine
+
+
+def lumen_on_grid(tree: VesselTree, shape, affine) -> tuple[NDArray[np.uint8], NDArray[np.float32]]:
+    """Lumen labels (``aorta`` 1 inside the aorta tube, ``arteries`` 2 elsewhere) and the signed
+    distance (mm, exact within 8 mm of the wall) to all vessels, on an axis-aligned grid."""
+    A = np.asarray(affine, np.float64)
+    lo, step = A[:3, 3], np.diag(A[:3, :3])
     lines = [b.points for b in tree]
     radii = [b.radii for b in tree]
-    # distance to all vessels (exact within 8 mm), and to the aorta alone (for its label)
     vd = capsule_sdf_on_grid(lines, radii, origin=lo, step=step, shape=shape, margin=8.0)
-    ao = tree["aorta"]
+    ao = tree[tree.root]
     aod = capsule_sdf_on_grid(
         [ao.points], [ao.radii], origin=lo, step=step, shape=shape, margin=1.0
     )
     lumen = np.zeros(shape, np.uint8)
     lumen[vd < 0] = label_of("arteries")
     lumen[aod < 0] = label_of("aorta")
-    del aod
-    ct, labels, structures = synthesize_thorax_ct(
-        shape, affine, lumen=lumen, layout=layout, seed=seed, vessel_distance=vd
-    )
-    return ct, labels, structures, affine
+    return lumen, vd

@@ -31,6 +31,10 @@ _STYLE = {
     "clavicles": ("#f2f0e6", 0.5),
     "airway": ("#74c476", 0.25),
     "hepatic_vessels": ("#6a3d9a", 0.6),
+    "kidneys": ("#b15928", 0.3),
+    "aorta": ("#d62728", 0.35),
+    "arteries": ("#d62728", 0.35),
+    "stomach_gas": ("#cccccc", 0.15),
 }
 _SKIP = {"aorta", "arteries", "body", "fat", "spinal_canal", "intervertebral_discs"}
 
@@ -76,6 +80,8 @@ def plot_anatomy(
     present = [s.name for s in anatomy.structures.values()]
     if structures is None:
         structures = [n for n in present if n not in _SKIP]
+        if anatomy.sdf is None:  # no lumen SDF: draw the vessel labels instead
+            structures += [n for n in ("aorta", "arteries") if n in present]
     surfs = (
         structure_surfaces(
             anatomy, names=[n for n in structures if n in present], stride=stride, smooth_iter=15
@@ -110,6 +116,14 @@ def plot_anatomy(
         if anatomy.targets:
             tp = np.array(list(anatomy.targets.values()))
             pl.add_points(tp, color="#ffd92f", point_size=12, render_points_as_spheres=True)
+        # suggested needle paths: landmark "entry_<target>" to target "<target>"
+        for lm, p0 in anatomy.landmarks.items():
+            tgt = anatomy.targets.get(lm[len("entry_") :]) if lm.startswith("entry_") else None
+            if tgt is not None:
+                pl.add_mesh(pv.Line(p0, tgt), color="#1f78b4", line_width=5)
+                pl.add_points(
+                    np.asarray([p0]), color="#1f78b4", point_size=14, render_points_as_spheres=True
+                )
         pl.add_text(f"{anatomy.name} — {view}", font_size=12, color="black")
         if col == 0 and tree is not None:
             pl.add_legend(bcolor="white", face=None, size=(0.16, 0.3), loc="lower right")

@@ -8,7 +8,7 @@ higher); the heart (≈ 42 HU) with epicardial fat; the airway (trachea, carina,
 the spine (vertebral bodies with a cortical shell, cancellous interior and intervertebral
 discs, neural arch, transverse and spinous processes); twelve pairs of ribs (curved bone tubes)
 with costal cartilage; the sternum and the clavicles; the neck above the shoulders; below the
-diaphragm the liver and a gastric air bubble. Vessel lumen voxels are blood (40 HU).
+diaphragm the liver, the kidneys and a gastric air bubble. Vessel lumen voxels are blood (40 HU).
 
 HU values are the nominal values of :data:`NOMINAL_HU` (sources in ``_structures.py``). Bone
 edges are anti-aliased: a voxel's HU is the bone/surrounding mix by the fraction of the voxel
@@ -487,13 +487,34 @@ def synthesize_thorax_ct(
     abd = cavity & ~above_d
     ct[abd] = NOMINAL_HU["body"]
     labels[abd] = lab["body"]
-    # liver: right upper abdomen
     rel = (X - mx).astype(np.float32)
-    liver = abd & (rel < 55.0 - 0.5 * (dome - Z)) & (Z > L.z_dome_right - 165.0)
-    liver &= ~((np.abs(rel) < 35.0) & (Y > L.spine_y - 30.0))
+    # liver: a large right lobe and a smaller left lobe under the domes (clipped by them)
+    zr = L.z_dome_right
+    cy0 = L.body_center_y
+    e1 = (
+        ((rel + 50.0) / 88.0) ** 2
+        + ((Y - (cy0 - 5.0)) / 82.0) ** 2
+        + ((Z - (zr - 70.0)) / 88.0) ** 2
+    )
+    e2 = (
+        ((rel - 25.0) / 68.0) ** 2
+        + ((Y - (cy0 - 42.0)) / 40.0) ** 2
+        + ((Z - (zr - 48.0)) / 40.0) ** 2
+    )
+    liver = abd & ((e1 < 1.0) | (e2 < 1.0))
+    liver &= ~(((rel / 34.0) ** 2 + ((Y - L.spine_y) / 30.0) ** 2) < 1.0)
+    del e1, e2
     ct[liver] = NOMINAL_HU["liver"]
     labels[liver] = lab["liver"]
     del liver
+    # kidneys: retroperitoneal, beside the spine, the right one lower
+    for sgn, zk in ((-1.0, zr - 125.0), (1.0, L.z_dome_left - 100.0)):
+        ek = ((rel - sgn * 62.0) / 28.0) ** 2 + ((Y - (L.spine_y - 2.0)) / 22.0) ** 2
+        ek = ek + ((Z - zk) / 55.0) ** 2
+        kid = abd & (ek < 1.0)
+        ct[kid] = NOMINAL_HU["kidneys"]
+        labels[kid] = lab["kidneys"]
+    del ek, kid
     # gastric air bubble under the left dome
     gc = np.array([mx + 62.0, L.body_center_y - 15.0, L.z_dome_left - 35.0])
     g = ((X - gc[0]) / 38.0) ** 2 + ((Y - gc[1]) / 30.0) ** 2 + ((Z - gc[2]) / 20.0) ** 2
@@ -572,6 +593,7 @@ def synthesize_thorax_ct(
     sd[lab["fat"]] = 10.0
     sd[lab["body"]] = 8.0
     sd[lab["liver"]] = 6.0
+    sd[lab["kidneys"]] = 6.0
     sd[lab["heart"]] = 5.0
     sd[lab["spine"]] = 40.0
     sd[lab["ribs"]] = 30.0
