@@ -42,13 +42,16 @@ class TreeGeodesic:
     """
 
     def __init__(self, tree: VesselTree, target: NDArray[np.floating]) -> None:
-        pts, offsets = [], {}
+        pts, offsets, names = [], {}, []
         n = 0
         for b in tree:
             offsets[b.name] = n
             pts.append(b.points)
+            names += [b.name] * len(b.points)
             n += len(b.points)
         self.points = np.concatenate(pts)
+        #: branch name of each centerline point (graph node)
+        self.node_branch = np.array(names)
         rows, cols = [], []
         for b in tree:
             o = offsets[b.name]
@@ -71,6 +74,10 @@ class TreeGeodesic:
     def nearest(self, points: NDArray[np.floating]) -> NDArray[np.int64]:
         """Index of the nearest centerline point for each of (..., 3) points."""
         return self._kdtree.query(np.asarray(points, dtype=np.float64))[1]
+
+    def branch(self, points: NDArray[np.floating]) -> NDArray[np.str_]:
+        """Name of the branch nearest to each of (..., 3) points."""
+        return self.node_branch[self.nearest(points)]
 
     def distance(self, points: NDArray[np.floating]) -> NDArray[np.float64]:
         """Geodesic distance (mm) to the target from each of (..., 3) points (LPS mm)."""

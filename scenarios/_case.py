@@ -45,6 +45,11 @@ class Case:
     target_path: VesselPath
     geodesic: TreeGeodesic
 
+    @property
+    def max_inserted_mm(self) -> float:
+        """Longest inserted length the physics needs (mm): the target path plus 60 mm."""
+        return float(self.target_path.length + 60.0)
+
 
 @lru_cache(maxsize=16)
 def _procedural(kind: str, arch_type: str, seed: int) -> Anatomy:

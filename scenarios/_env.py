@@ -87,8 +87,8 @@ def snapshot_from_world(world, case: Case) -> Snapshot:
     tip = np.asarray(rod.tip_position, dtype=np.float64)  # (B, D, 3)
     B = tip.shape[0]
     shape = np.empty((B, len(SHAPE_SAMPLES_MM), 3))
-    lead_pos = rod.positions[-1]
-    lead_mask = rod.inserted[-1]
+    lead_pos = rod.positions[:, -1]
+    lead_mask = rod.node_mask[:, -1]
     for b in range(B):
         pts = lead_pos[b][lead_mask[b]]
         if len(pts) < 2:
@@ -99,9 +99,7 @@ def snapshot_from_world(world, case: Case) -> Snapshot:
         back = pts[::-1]
         for k, d in enumerate(SHAPE_SAMPLES_MM):
             shape[b, k] = [np.interp(d, s_from_tip, back[:, j]) for j in range(3)]
-    force = np.asarray(rod.contact_force, dtype=np.float64)
-    if force.ndim == 3:  # per device
-        force = force.max(axis=1)
+    force = np.asarray(rod.contact_force, dtype=np.float64)  # (B, D, N)
     return Snapshot(
         tip=tip,
         tip_dir=np.asarray(rod.tip_direction, dtype=np.float64),
@@ -134,8 +132,8 @@ def commands_from_actions(actions: np.ndarray, devices: list, action_mode: str):
     if np.abs(a).max() > 1.0 + 1e-6:
         raise ValueError(f"action values must lie in [-1, 1], got max |a| = {np.abs(a).max():.4g}")
     a = np.clip(a, -1.0, 1.0)
-    vmax = np.array([d.max_translation_speed_mm_s for d in devices])
-    wmax = np.array([d.max_rotation_speed_rad_s for d in devices])
+    vmax = np.array([d.max_translation_speed for d in devices])
+    wmax = np.array([d.max_rotation_speed for d in devices])
     dev = a[:, : 2 * D].reshape(B, D, 2) * np.stack([vmax, wmax], axis=-1)[None]
     if action_mode == "extended":
         ext = a[:, 2 * D :]
@@ -218,6 +216,7 @@ class InterventionEnv(gym.Env):
             carm_angles=(sc.carm.primary_rad, sc.carm.secondary_rad),
             sid_mm=sc.carm.sid_mm,
             protocol=sc.carm.protocol,
+            max_inserted_length=self.case.max_inserted_mm,
             image_size=self.image_size,
         )
         self._anatomy_name = anatomy.name
@@ -225,7 +224,7 @@ class InterventionEnv(gym.Env):
     def _image(self) -> np.ndarray:
         frame = self.world.render(0, rng=self.np_random)
         self._frame = frame
-        return frame.uint8()[None]
+        return frame.uint8[None]
 
     def _obs(self):
         if self.obs_mode == "state":
@@ -275,6 +274,7 @@ class InterventionEnv(gym.Env):
                     "action_mode": self.action_mode,
                     "target_path_length_mm": float(self.case.target_path.length),
                     "start_geodesic_mm": float(self._snap.geodesic_mm[0]),
+                    "start_tip_mm": self._snap.lead_tip[0].tolist(),
                     "success_radius_mm": self.scenario.target.radius_mm,
                     "force_threshold_n": self.scenario.scoring.force_threshold_n,
                     "held_out": self.held_out,
@@ -318,9 +318,8 @@ class InterventionEnv(gym.Env):
         w = self.world.state
         s = self._snap
         rod = w.rod
-        force = np.asarray(
-            rod.contact_force[-1] if isinstance(rod.contact_force, list) else rod.contact_force
-        )
+        force = np.asarray(rod.contact_force[0], dtype=np.float64).ravel()  # (D*N,) N
+        in_contact = force[force > 0]
         self.recorder.record_step(
             t_s=float(w.t[0]),
             action=action,
@@ -330,7 +329,7 @@ class InterventionEnv(gym.Env):
             path_length_mm=float(self.case.target_path.length),
             inserted_length_mm=s.inserted_mm[0],
             wall_force_max_n=float(s.wall_force_max_n[0]),
-            wall_force_mean_n=float(np.mean(force.reshape(force.shape[0], -1)[0])),
+            wall_force_mean_n=float(in_contact.mean()) if in_contact.size else 0.0,
             proximal_force_n=np.asarray(rod.proximal_force[0], dtype=np.float64),
             reward=r,
             fluoro_on=bool(commands.fluoro[0]) if commands.fluoro is not None else True,
@@ -343,7 +342,10 @@ class InterventionEnv(gym.Env):
             self.recorder.record_event("irradiation", float(w.t[0]), _event_dict(ev))
         w.events[0].clear()
         if self.frame_every and self._steps % self.frame_every == 1:
-            img = self._frame.uint8() if self._frame is not None else self.world.render(0).uint8()
+            frame = (
+                self._frame if self._frame is not None else self.world.render(0, rng=self.np_random)
+            )
+            img = frame.uint8
             self.recorder.record_frame(self._steps, img, f"t = {w.t[0]:.1f} s")
 
     def finish_episode(self, *, terminated: bool, truncated: bool, reason: str):
@@ -364,7 +366,7 @@ class InterventionEnv(gym.Env):
     def render(self):
         if self.render_mode != "rgb_array":
             return None
-        img = self.world.render(0, rng=self.np_random).uint8()
+        img = self.world.render(0, rng=self.np_random).uint8
         return np.repeat(img[..., None], 3, axis=-1)
 
     def close(self) -> None:

@@ -83,6 +83,7 @@ class InterventionVectorEnv(VectorEnv):
             carm_angles=(sc.carm.primary_rad, sc.carm.secondary_rad),
             sid_mm=sc.carm.sid_mm,
             protocol=sc.carm.protocol,
+            max_inserted_length=self.case.max_inserted_mm,
         )
         D = len(self.case.devices)
         self.single_action_space = spaces.Box(-1.0, 1.0, (2 * D,), np.float32)

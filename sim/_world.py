@@ -17,6 +17,9 @@ from igtwin.anatomies import Anatomy, VesselPath
 
 __all__ = ["World", "WorldCommands", "WorldState"]
 
+#: Device catalogue material -> imaging material (radiopaque filler of catheter shafts).
+_IMAGING_MATERIAL = {"catheter_polymer": "polymer_barium"}
+
 
 @dataclass
 class WorldCommands:
@@ -83,6 +86,9 @@ class World:
         Output frame size (pixels, square).
     backend : str, default: "auto"
         Rod physics backend.
+    max_inserted_length : float, optional
+        Longest inserted length (mm) the physics allocates nodes for (default: the rod
+        simulator's, the insertion path length + 30 mm).
     """
 
     def __init__(
@@ -98,9 +104,10 @@ class World:
         protocol: str = "fluoro-low",
         image_size: int = 256,
         backend: str = "auto",
+        max_inserted_length: float | None = None,
     ) -> None:
         from ._carm import CArm
-        from ._dose import DoseMeter
+        from ._dose import DoseMeter, XRayProtocol
         from ._rod import RodSimulator
 
         if anatomy.sdf is None or anatomy.vessel_tree is None:
@@ -118,6 +125,7 @@ class World:
             n_worlds=n_worlds,
             substeps=substeps,
             backend=backend,
+            max_inserted_length=max_inserted_length,
         )
         self.initial_angles = np.asarray(carm_angles, dtype=np.float64)
         self.sid_mm = float(sid_mm)
@@ -125,6 +133,9 @@ class World:
         self.image_size = int(image_size)
         self._carm_cls = CArm
         self._dose_cls = DoseMeter
+        self._isocenter = None
+        self._protocol = XRayProtocol.preset(protocol)
+        self._cine = XRayProtocol.preset("cine")
         self._imager = None
         self.dose_meters = [DoseMeter() for _ in range(n_worlds)]
         self.contrast = [None] * n_worlds
@@ -138,24 +149,29 @@ class World:
     def carm(self, b: int = 0):
         """The C-arm of world ``b`` at its current angles."""
         a = self.state.carm_angles[b] if self.state is not None else self.initial_angles
-        return self._carm_cls.from_angles(
-            primary=float(a[0]),
-            secondary=float(a[1]),
-            sid=self.sid_mm,
-            isocenter=self.isocenter,
+        return self._carm_cls(
+            alpha=float(a[0]), beta=float(a[1]), sid=self.sid_mm, isocenter=self.isocenter
         )
 
     @property
     def isocenter(self) -> NDArray[np.float64]:
-        """C-arm isocentre (LPS mm): the centre of the vessel tree's bounding box."""
-        pts = np.concatenate([b.points for b in self.anatomy.vessel_tree])
-        return 0.5 * (pts.min(0) + pts.max(0))
+        """C-arm isocentre (LPS mm): 20 mm below the arch apex, else the vessel tree's centre."""
+        if self._isocenter is None:
+            if "arch_apex" in self.anatomy.landmarks:  # centre the arch, as for arch angiography
+                self._isocenter = np.asarray(self.anatomy.landmarks["arch_apex"], float) - [
+                    0.0,
+                    0.0,
+                    20.0,
+                ]
+            else:
+                pts = np.concatenate([b.points for b in self.anatomy.vessel_tree])
+                self._isocenter = 0.5 * (pts.min(0) + pts.max(0))
+        return self._isocenter
 
     @property
     def protocol(self):
-        from ._dose import get_protocol
-
-        return get_protocol(self.protocol_name)
+        """The fluoroscopy protocol (tube settings, pulse rate) of the case."""
+        return self._protocol
 
     # ------------------------------------------------------------------ lifecycle
     def reset(
@@ -210,10 +226,13 @@ class World:
         fluoro = np.ones(B, bool) if commands.fluoro is None else np.asarray(commands.fluoro, bool)
         cine = np.zeros(B, bool) if commands.cine is None else np.asarray(commands.cine, bool)
         for b in np.flatnonzero(fluoro | cine):
-            protocol = self._cine_protocol() if cine[b] else self.protocol
-            event = self.dose_meters[b].record_pulse(self.carm(b), protocol, t_s=float(s.t[b]))
-            s.events[b].append(event)
+            protocol = self._cine if cine[b] else self.protocol
+            n_pulses = max(int(round(protocol.pulse_rate_hz * dt)), 1)
+            carm = self.carm(b)
             dm = self.dose_meters[b]
+            for k in range(n_pulses):
+                t_pulse = float(s.t[b]) - dt + (k + 1) * dt / n_pulses
+                s.events[b].append(dm.record_pulse(carm, protocol, t_pulse))
             s.ka_r_mgy[b] = dm.ka_r_mgy
             s.dap_gycm2[b] = dm.dap_gycm2
             s.n_pulses[b] = dm.n_pulses
@@ -227,11 +246,6 @@ class World:
                 self.contrast[b].step(dt)
                 s.contrast_ml[b] = self.contrast[b].total_ml
         return s
-
-    def _cine_protocol(self):
-        from ._dose import get_protocol
-
-        return get_protocol("cine")
 
     def _contrast(self, b: int):
         if self.contrast[b] is None:
@@ -256,19 +270,34 @@ class World:
 
     def device_geometry(self, b: int = 0) -> list:
         """Render geometry of each device in world ``b`` (inserted nodes only)."""
-        from ._device_chords import DeviceGeometry
+        from ._device_chords import DeviceShape
 
         out = []
         rod = self.state.rod
         for d, spec in enumerate(self.devices):
-            pts = rod.positions[d][b]
-            mask = rod.inserted[d][b]
-            if mask.sum() >= 2:
-                out.append(
-                    DeviceGeometry(
-                        points=pts[mask], radius=spec.outer_radius_mm, material=spec.material
-                    )
-                )
+            pts = rod.positions[b, d][rod.node_mask[b, d]]
+            if len(pts) < 2:
+                continue
+            seg = np.linalg.norm(np.diff(pts, axis=0), axis=1)
+            s_from_tip = np.concatenate([np.cumsum(seg[::-1])[::-1], [0.0]])
+            radius = 0.5 * spec.outer_diameter_at(s_from_tip)
+            materials = spec.material_at(s_from_tip)
+            # one shape per run of equal material (e.g. a platinum tip coil on a nitinol core)
+            start = 0
+            for k in range(1, len(pts) + 1):
+                if k == len(pts) or materials[k] != materials[start]:
+                    stop = min(k + 1, len(pts))
+                    if stop - start >= 2:
+                        out.append(
+                            DeviceShape(
+                                points=pts[start:stop],
+                                radius=radius[start:stop],
+                                material=_IMAGING_MATERIAL.get(materials[start], materials[start]),
+                                fill=1.0 if spec.kind == "guidewire" else 0.5,
+                                name=f"{spec.name}",
+                            )
+                        )
+                    start = k
         return out
 
     def render(self, b: int = 0, *, rng: np.random.Generator | None = None, ground_truth=False):

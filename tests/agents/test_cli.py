@@ -12,7 +12,7 @@ def test_scenarios_and_devices_list(capsys):
     out = capsys.readouterr().out
     assert "arch-lcca" in out and "igtwin/ArchLCCA-v0" in out
     assert main(["devices", "list"]) == 0
-    assert "guidewire-035-angled" in capsys.readouterr().out
+    assert "guidewire_035_angled" in capsys.readouterr().out
 
 
 def test_run_expert_writes_reports_and_prints_a_table(tmp_path, capsys):

@@ -16,7 +16,7 @@ from igtwin.scenarios import (
 MINIMAL = {
     "scenario": {"name": "t"},
     "anatomy": {"builtin": "arch-II"},
-    "devices": [{"name": "guidewire-035-angled"}],
+    "devices": [{"name": "guidewire_035_angled"}],
     "target": {"branch": "LCCA"},
 }
 
