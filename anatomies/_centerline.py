@@ -5,8 +5,9 @@ Frame: patient LPS, mm. The mask lives on a voxel grid with a 4x4 affine (voxel 
 Pipeline (:func:`extract_vessel_tree`)
 --------------------------------------
 1. Crop the mask to its bounding box; refuse a disconnected lumen (26-connectivity).
-2. Inside distance ``d`` (mm) by ``scipy.ndimage.distance_transform_edt`` with the voxel sizes as
-   ``sampling``. The lumen radius at a skeleton voxel is the largest ``d`` in its 3x3x3
+2. Inside distance ``d`` (mm): the Euclidean distance transform (voxel sizes as sampling),
+   evaluated only at skeleton voxels and their neighbours (k-d tree over the background voxels
+   touching the lumen; exact, and 20x faster than the full transform on a 0.5 mm arch). The lumen radius at a skeleton voxel is the largest ``d`` in its 3x3x3
    neighbourhood: thinning leaves the skeleton up to half a voxel off the true axis, where ``d``
    reads low by that much; the local maximum finds the axis again (measured on tube phantoms
    at 0.5 and 0.8 mm voxels: within +-0.2 voxel of the true radius, against -0.1 to -0.4 voxel
@@ -14,16 +15,20 @@ Pipeline (:func:`extract_vessel_tree`)
 3. Skeleton by 3-D thinning (``skimage.morphology.skeletonize``, Lee et al. 1994) and its path
    graph by ``skan``; adjacent junction pixels are merged into one junction.
 4. Spurs pruned: a terminal path shorter than ``prune`` x the radius at its junction (plus one
-   voxel) is surface noise, not a vessel; pruning repeats until none is left; cycles from holes
+   voxel) is surface noise, not a vessel, and so is a thin one (mean radius under 0.6x the
+   junction's) that reaches less than ``2 prune`` of its own radii beyond the parent's wall; pruning repeats until none is left; cycles from holes
    in the skeleton are cut at their thinnest path (a maximum spanning tree on mean radius).
 5. Rooted at the access end (the terminal nearest ``seed``, else the lowest, smallest z), split
-   into branches (the trunk continues through a junction into the clearly thickest child),
+   into branches (the trunk continues through every junction into its thickest child; another
+   branch goes on only where one child is over 1.5x wider than the next: a side branch leaves),
    smoothed (Gaussian along arc length) and resampled at ``step`` mm. Child radii inside the
    parent lumen (where the distance map sees the parent) are replaced by the child's own.
 6. Named: ``names="arch"`` calls the trunk ``aorta`` and its children, from the heart end of the
    arch on, ``BCT``, ``LCCA``, ``LSA`` (two children: a bovine arch, ``BCT`` and ``LSA``); the
-   BCT's children are ``RSA`` (ending further to the patient's right) and ``RCCA``. Other
-   branches get ``<parent>_<k>``; ``names="generic"`` calls the trunk ``trunk``.
+   BCT's children are ``RSA`` (ending further to the patient's right) and ``RCCA``; a common
+   carotid divides into ``xICA`` (the wider) and ``xECA``; a subclavian's side branch is the
+   vertebral ``xVA``. Other branches get ``<parent>_<k>``; ``names="generic"`` calls the trunk
+   ``trunk``.
 
 :func:`score_centerlines` compares an extracted tree with the ground truth.
 
@@ -141,7 +146,7 @@ def extract_vessel_tree(
         sub = comp == (int(np.argmax(sizes)) + 1)
 
     # 2. inside distance (mm) and 3. skeleton graph
-    dist = ndimage.distance_transform_edt(sub, sampling=spacing).astype(np.float32)
+    dist = _WallDistance(sub, spacing)
     from skimage.morphology import skeletonize
 
     skel = skeletonize(sub).astype(bool)
@@ -207,26 +212,55 @@ def extract_vessel_tree(
             parent_index=0 if b["parent"] is None else int(b["parent_index"]),
         )
         for k, b in enumerate(built)
+        if tree_names[k] != "_merged"
     ]
     return VesselTree(branches, access=access)
 
 
-def _sample(vol: NDArray, ijk: NDArray) -> NDArray:
-    idx = np.clip(np.rint(ijk).astype(int), 0, np.array(vol.shape) - 1)
-    return vol[idx[:, 0], idx[:, 1], idx[:, 2]].astype(np.float64)
+class _WallDistance:
+    """Euclidean distance (mm) from voxel centres to the nearest background voxel centre.
+
+    The same values as ``scipy.ndimage.distance_transform_edt(mask, sampling=spacing)``, but
+    evaluated only where asked (skeleton voxels and their neighbours), by a k-d tree over the
+    background voxels that touch the mask (26-neighbourhood): the nearest background voxel of
+    an inside point always touches the mask (a step from it toward the point, one voxel per
+    axis, would otherwise reach a nearer background voxel). On a 0.5 mm arch (10^8 voxels) this
+    takes ~1 s instead of ~24 s for the full transform.
+    """
+
+    def __init__(self, mask: NDArray, spacing: NDArray) -> None:
+        from scipy.spatial import cKDTree
+
+        shell = ndimage.binary_dilation(mask, structure=np.ones((3, 3, 3), bool)) & ~mask
+        self.mask = mask
+        self.spacing = np.asarray(spacing, dtype=np.float64)
+        self.tree = cKDTree(np.argwhere(shell) * self.spacing)
+        self.shape = np.array(mask.shape)
+
+    def __call__(self, idx: NDArray) -> NDArray:
+        idx = np.clip(np.asarray(idx, dtype=np.int64), 0, self.shape - 1)
+        flat = idx.reshape(-1, 3)
+        out = np.zeros(len(flat))
+        inside = self.mask[flat[:, 0], flat[:, 1], flat[:, 2]]
+        if inside.any():
+            out[inside] = self.tree.query(flat[inside] * self.spacing)[0]
+        return out.reshape(idx.shape[:-1])
+
+
+def _sample(dist: _WallDistance, ijk: NDArray) -> NDArray:
+    return dist(np.rint(ijk).astype(np.int64))
 
 
 _OFFSETS = np.stack(np.meshgrid(*[np.arange(-1, 2)] * 3, indexing="ij"), -1).reshape(-1, 3)
 
 
-def _sample_max3(vol: NDArray, ijk: NDArray) -> NDArray:
-    """Largest value in the 3x3x3 neighbourhood of each (rounded) point."""
-    idx = np.rint(ijk).astype(int)[:, None, :] + _OFFSETS[None]
-    idx = np.clip(idx, 0, np.array(vol.shape) - 1)
-    return vol[idx[..., 0], idx[..., 1], idx[..., 2]].max(1).astype(np.float64)
+def _sample_max3(dist: _WallDistance, ijk: NDArray) -> NDArray:
+    """Largest wall distance in the 3x3x3 neighbourhood of each (rounded) point."""
+    idx = np.rint(ijk).astype(np.int64)[:, None, :] + _OFFSETS[None]
+    return dist(idx).max(1)
 
 
-def _skeleton_graph(skel: NDArray, dist: NDArray, spacing: NDArray) -> nx.MultiGraph:
+def _skeleton_graph(skel: NDArray, dist: _WallDistance, spacing: NDArray) -> nx.MultiGraph:
     """Paths of the skeleton as a MultiGraph: nodes = path ends (junction/end pixels)."""
     from skan import Skeleton
 
@@ -302,7 +336,9 @@ def _prune_spurs(g: nx.MultiGraph, *, prune: float, h: float) -> None:
                 continue
             if (du == 1) != (dv == 1):
                 junction = v if du == 1 else u
-                if d["length"] < prune * g.nodes[junction]["r"] + h:
+                rj = g.nodes[junction]["r"]
+                thin = d["r"] < 0.6 * rj  # bump spurs thin out toward the wall they end on
+                if d["length"] < prune * rj + h or (thin and d["length"] < rj + 2 * prune * d["r"]):
                     cands.append((d["length"] / max(g.nodes[junction]["r"], h), u, v, k))
         if not cands:
             return
@@ -350,14 +386,12 @@ def _branches_from(g: nx.MultiGraph, root: int, *, trunk_only_continues: bool) -
                 break
             children = sorted(nxt, key=lambda e: -g.edges[e]["r"])
             cont = None
-            if trunk_only_continues:
-                if parent is None:  # the trunk goes on into the thickest child
-                    cont = children[0]
-            else:
-                r0 = g.edges[children[0]]["r"]
-                r1 = g.edges[children[1]]["r"] if len(children) > 1 else 0.0
-                if r0 > 1.25 * r1 and r0 > 0.6 * g.edges[u, w, k]["r"]:
-                    cont = children[0]
+            r0 = g.edges[children[0]]["r"]
+            r1 = g.edges[children[1]]["r"] if len(children) > 1 else 0.0
+            if parent is None and trunk_only_continues:  # the trunk goes on into the thickest
+                cont = children[0]
+            elif r0 > 1.5 * r1 and r0 > 0.6 * g.edges[u, w, k]["r"]:
+                cont = children[0]  # a side branch leaves; the vessel itself goes on
             me = len(out)
             for c in children:
                 if c is not cont:
@@ -370,7 +404,7 @@ def _branches_from(g: nx.MultiGraph, root: int, *, trunk_only_continues: bool) -
     return out
 
 
-def _extend_end(ijk: NDArray, mask: NDArray, dist: NDArray, spacing: NDArray) -> NDArray:
+def _extend_end(ijk: NDArray, mask: NDArray, dist: _WallDistance, spacing: NDArray) -> NDArray:
     """Extend a skeleton end (the last point) along its tangent to where the vessel ends.
 
     3-D thinning shortens thick tubes at their ends (by up to several radii at 0.8 mm voxels).
@@ -489,22 +523,91 @@ def _name_branches(built: list[dict], names: str) -> list[str]:
         }
         for c, nm in zip(heart_first, arch_names.get(len(heart_first), []), strict=False):
             out[c] = nm
+        if len(heart_first) == 2:  # bovine: the LCCA leaves the BCT before it divides
+            _bovine_bct(built, children, heart_first[0], out)
     else:
         out[0] = "trunk"
-    # breadth-first: the rest are <parent>_<k>, except the BCT's two children
+    # breadth-first: clinical names where anatomy fixes them, else <parent>_<k>
     order = [0]
     for k in order:
         kids = sorted(children.get(k, []), key=lambda c: built[c]["parent_index"])
+        nm = out[k]
+        if mode == "arch":
+            last = [c for c in kids if not out[c]]
+            if nm == "BCT" and len(last) == 2:
+                a, b = last  # the subclavian ends further to the patient's right (LPS: -x)
+                right_a = _subtree_end_x(built, children, a) < _subtree_end_x(built, children, b)
+                out[a], out[b] = ("RSA", "RCCA") if right_a else ("RCCA", "RSA")
+            elif nm in ("RCCA", "LCCA") and len(kids) == 2:
+                a, b = sorted(kids, key=lambda c: -np.median(built[c]["radii"]))
+                out[a], out[b] = nm[0] + "ICA", nm[0] + "ECA"  # the ICA is the wider
+            elif (
+                nm in ("RSA", "LSA")
+                and len(kids) == 2
+                and len(set(built[c]["parent_index"] for c in kids)) == 1
+            ):  # split at the vertebral origin
+                va, cont = sorted(kids, key=lambda c: np.median(built[c]["radii"]))
+                _merge_continuation(built, children, k, cont, out)
+                kids = sorted(children[k], key=lambda c: built[c]["parent_index"])
+            if nm in ("RSA", "LSA") and len(kids) == 1:
+                out[kids[0]] = nm[0] + "VA"  # first branch of the subclavian: vertebral
         order.extend(kids)
-        if out[k] == "BCT" and len(kids) == 2:
-            a, b = kids
-            right_a = built[a]["points"][-1][0] < built[b]["points"][-1][0]  # LPS: right is -x
-            out[a], out[b] = ("RSA", "RCCA") if right_a else ("RCCA", "RSA")
-            continue
         for j, c in enumerate(kids, 1):
             if not out[c]:
-                out[c] = f"{out[k]}_{j}"
+                out[c] = f"{nm}_{j}"
     return out
+
+
+def _subtree_end_x(built: list[dict], children: dict, k: int) -> float:
+    """Mean x (LPS mm) of the distal ends in the subtree of branch ``k``."""
+    xs, stack = [], [k]
+    while stack:
+        j = stack.pop()
+        kids = children.get(j, [])
+        if not kids:
+            xs.append(built[j]["points"][-1][0])
+        stack.extend(kids)
+    return float(np.mean(xs))
+
+
+def _subtree_length(built: list[dict], children: dict, k: int) -> float:
+    n = np.linalg.norm(np.diff(built[k]["points"], axis=0), axis=1).sum()
+    return float(n + sum(_subtree_length(built, children, c) for c in children.get(k, [])))
+
+
+def _merge_continuation(
+    built: list[dict], children: dict, k: int, cont: int, out: list[str]
+) -> None:
+    """Append child ``cont`` to branch ``k`` (the vessel going on); re-attach its children."""
+    b, c = built[k], built[cont]
+    n0 = len(b["points"]) - 1
+    b["points"] = np.vstack([b["points"], c["points"][1:]])
+    b["radii"] = np.concatenate([b["radii"], c["radii"][1:]])
+    grand = children.get(cont, [])
+    for g in grand:
+        built[g]["parent"] = k
+        built[g]["parent_index"] += n0
+    children[k] = [j for j in children.get(k, []) if j != cont] + grand
+    children[cont] = []
+    out[cont] = "_merged"
+
+
+def _bovine_bct(built: list[dict], children: dict, bct: int, out: list[str]) -> None:
+    """Bovine arch: name the LCCA on the BCT; join the BCT to its continuation if split.
+
+    If the BCT was split where the LCCA leaves (two children there, neither clearly thicker),
+    the child with the larger subtree that divides again is the BCT going on: it is merged
+    into the BCT, its children re-attached. The child that leaves first is then the LCCA.
+    """
+    kids = children.get(bct, [])
+    if len(kids) == 2 and all(len(children.get(c, [])) >= 2 for c in kids):
+        cont = max(kids, key=lambda c: _subtree_length(built, children, c))
+        grand = children.get(cont, [])
+        if any(children.get(g) for g in grand):  # it divides into RSA and RCCA (which divides)
+            _merge_continuation(built, children, bct, cont, out)
+    kids = sorted(children.get(bct, []), key=lambda c: built[c]["parent_index"])
+    if len(kids) == 3 and built[kids[0]]["parent_index"] < built[kids[1]]["parent_index"]:
+        out[kids[0]] = "LCCA"
 
 
 # ---------------------------------------------------------------------------- scoring
