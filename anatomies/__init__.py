@@ -6,6 +6,8 @@ Frame: patient LPS (+x left, +y posterior, +z superior), millimetres.
 from ._anatomy import Anatomy, AnatomyExistsError, Structure
 from ._arch import ARCH_TYPES, classify_arch, generate_aortic_arch
 from ._library import BuiltinAnatomy, generate, list_builtin, load_builtin
+from ._liver import generate_liver
+from ._lung import generate_lung
 from ._material_volume import BASIS_MATERIALS, MaterialVolume, material_volume
 from ._materials import MATERIALS, Material, get_material
 from ._plot import anatomy_summary, plot_anatomy
@@ -43,6 +45,8 @@ __all__ = [
     "vessel_tree_to_vtp",
     "generate",
     "generate_aortic_arch",
+    "generate_liver",
+    "generate_lung",
     "list_builtin",
     "load_builtin",
     "standard_structures",
