@@ -136,7 +136,7 @@ def main() -> None:
             medc = float("nan")
         k = [0]
 
-        def reproject(im=im):
+        def reproject(im=im, k=k):
             k[0] += 1
             c = carm.with_angles(alpha=carm.alpha + 0.01 * k[0])  # a new pose every frame
             im.render(c, proto, rng=rng, devices=[wire])
