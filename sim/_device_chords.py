@@ -28,7 +28,13 @@ import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["DeviceShape", "capsule_interval", "chords_reference", "polyline_chords"]
+__all__ = [
+    "DeviceShape",
+    "capsule_interval",
+    "chords_reference",
+    "device_shapes",
+    "polyline_chords",
+]
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,42 @@ class DeviceShape:
         if len(p) == 1:
             return p.copy(), p.copy(), self.radius[:1].copy()
         return p[:-1].copy(), p[1:].copy(), 0.5 * (self.radius[:-1] + self.radius[1:])
+
+
+def device_shapes(points: NDArray, radius, materials, *, name: str = "") -> list[DeviceShape]:
+    """Split a device polyline into one :class:`DeviceShape` per run of equal material.
+
+    Parameters
+    ----------
+    points : ndarray, shape (N, 3)
+        Centerline (mm, LPS), proximal → distal.
+    radius : float or ndarray, shape (N,)
+        Outer radius (mm).
+    materials : sequence of str, length N
+        Material at each node (e.g. from ``DeviceSpec.material_at``).
+    name : str
+        Device name; the pieces are named ``name`` (the one holding the tip) and
+        ``name:k`` for the others.
+
+    Returns
+    -------
+    list of DeviceShape
+        Consecutive pieces share their boundary node, so the polyline stays closed.
+    """
+    p = np.asarray(points, dtype=np.float64)
+    r = np.broadcast_to(np.asarray(radius, dtype=np.float64), (len(p),))
+    mats = [str(m) for m in materials]
+    if len(mats) != len(p):
+        raise ValueError(f"`materials` needs one entry per point ({len(p)}), got {len(mats)}")
+    cuts = [0] + [i for i in range(1, len(p)) if mats[i] != mats[i - 1]] + [len(p)]
+    out = []
+    for k in range(len(cuts) - 1):
+        lo, hi = max(cuts[k] - 1, 0), cuts[k + 1]
+        last = k == len(cuts) - 2
+        out.append(
+            DeviceShape(p[lo:hi], r[lo:hi], mats[cuts[k]], name=name if last else f"{name}:{k}")
+        )
+    return out
 
 
 # ------------------------------------------------------------------------------ kernels

@@ -53,6 +53,9 @@ class Frame:
         Ground truth: distance of each tip from the focal spot along the central ray (mm).
     contrast_mask : ndarray, shape (H, W) bool, optional
         Ground truth: pixels crossing iodine above 0.5 mg I/mL.
+    vessel_mask : ndarray, shape (H, W) bool, optional
+        Ground truth: pixels whose ray crosses the lumen of the anatomy's vessel tree (any
+        contrast), when the anatomy has one.
     """
 
     display: NDArray[np.float32]
@@ -62,6 +65,7 @@ class Frame:
     tip_pixels: dict[str, NDArray[np.float64]] = field(default_factory=dict)
     tip_depth_mm: dict[str, float] = field(default_factory=dict)
     contrast_mask: NDArray[np.bool_] | None = None
+    vessel_mask: NDArray[np.bool_] | None = None
 
     @property
     def uint8(self) -> NDArray[np.uint8]:
@@ -114,6 +118,7 @@ class Imager:
         self.volume = _crop(mv)
         self.step_mm = float(self.volume.spacing.min()) if step_mm is None else float(step_mm)
         self._anatomy = anatomy
+        self._tree_segments = None
         self._li_cache: dict = {}
         self._static_cache: dict = {}
         if self.backend == "deepdrr":
@@ -332,6 +337,8 @@ class Imager:
                     frame.contrast_mask = m.reshape(h, w)
             elif ground_truth:
                 frame.contrast_mask = np.zeros((h, w), bool)
+        if ground_truth:
+            frame.vessel_mask = self._vessel_mask(carm, geo)
         prim = st["prim"].reshape(-1) * mas
         var = st["var"].reshape(-1) * mas
         quanta = st["quanta"].reshape(-1) * mas
@@ -366,6 +373,26 @@ class Imager:
         frame.signal = sig
         frame.display = log_display(sig, lo, hi)
         return frame
+
+    def _vessel_mask(self, carm: CArm, geo: dict) -> NDArray[np.bool_] | None:
+        """Projected lumen of the whole vessel tree (cached per pose)."""
+        tree = getattr(self._anatomy, "vessel_tree", None)
+        if tree is None:
+            return None
+        key = ("vessels", carm.key(), self.output_shape)
+        if key not in self._li_cache:
+            if self._tree_segments is None:
+                a, b, r = [], [], []
+                for br in tree:
+                    a.append(br.points[:-1])
+                    b.append(br.points[1:])
+                    r.append(0.5 * (br.radii[:-1] + br.radii[1:]))
+                self._tree_segments = (np.concatenate(a), np.concatenate(b), np.concatenate(r))
+            pix, _ = polyline_chords(*self._tree_segments, **geo)
+            m = np.zeros(self.output_shape[0] * self.output_shape[1], bool)
+            m[pix] = True
+            self._li_cache[key] = m.reshape(self.output_shape)
+        return self._li_cache[key]
 
     def _window(self, st: dict, mas: float, scatter: bool) -> tuple[float, float]:
         key = ("win", scatter)

@@ -174,3 +174,22 @@ def test_deepdrr_comparison():  # pragma: no cover - needs CUDA
     b = np.asarray(theirs)
     corr = np.corrcoef(a.ravel(), b.ravel())[0, 1]
     assert corr > 0.9
+
+
+def test_vessel_mask_ground_truth_from_anatomy():
+    from igtwin.anatomies import Anatomy
+
+    n = 32
+    ct = np.full((n, n, n), 40, np.int16)
+    aff = np.diag([3.0, 3.0, 3.0, 1.0])
+    aff[:3, 3] = -(n - 1) * 1.5
+    tree = VesselTree(
+        [VesselBranch("v", np.array([[15.0, 0, -40], [15.0, 0, 40]]), np.array([3.0, 3.0]))]
+    )
+    anat = Anatomy("t", ct, np.zeros_like(ct, np.uint8), aff, {}, vessel_tree=tree)
+    im = Imager(anat, output_shape=(64, 64))
+    f = im.render(CArm(), FLUORO, noise=False, ground_truth=True)
+    assert f.vessel_mask is not None and f.vessel_mask.any()
+    cols = np.nonzero(f.vessel_mask.any(0))[0]
+    u = im.project_points(CArm(), [[15.0, 0, 0]])[0, 0]
+    assert cols.min() <= u <= cols.max()

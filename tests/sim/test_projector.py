@@ -200,3 +200,16 @@ def test_thin_wire_keeps_line_mass_when_antialiased():
         # π r² × length (caps add 4/3 π r³, negligible); 3 %: the wire's ends cut pixels
         assert mass == pytest.approx(np.pi * r * r * length, rel=0.03)
         assert len(pix) >= length / px_iso
+
+
+def test_device_shapes_split_by_material():
+    from igtwin.sim import device_shapes
+
+    pts = np.stack([np.zeros(6), np.zeros(6), np.arange(6.0)], 1)
+    mats = ["stainless_steel"] * 3 + ["platinum"] * 3
+    parts = device_shapes(pts, 0.2, mats, name="wire")
+    assert [p.material for p in parts] == ["stainless_steel", "platinum"]
+    assert parts[-1].name == "wire" and np.allclose(parts[-1].points[-1], pts[-1])
+    np.testing.assert_allclose(parts[0].points[-1], parts[1].points[0])  # shared joint
+    with pytest.raises(ValueError, match="one entry per point"):
+        device_shapes(pts, 0.2, mats[:3])
