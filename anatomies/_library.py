@@ -24,7 +24,7 @@ from ._anatomy import Anatomy, AnatomyExistsError
 __all__ = ["BuiltinAnatomy", "list_builtin", "load_builtin", "generate", "GENERATORS"]
 
 #: Bumped when the thorax or any generator changes its output (part of the cache key).
-LIBRARY_VERSION = "2"
+LIBRARY_VERSION = "3"
 
 
 @dataclass(frozen=True)

@@ -559,16 +559,19 @@ def synthesize_thorax_ct(
     # sternum / anterior junction
     lung &= ~((np.abs(rel) < 28.0) & (Y < L.body_center_y - L.body_b + L.fat_mm + L.wall_mm + 25))
     # lung apices: an ellipsoidal cap per side above z_lung_top − 60
-    z0 = L.z_lung_top - 60.0
-    capz = np.clip((Z - z0) / (L.z_lung_top - z0), 0.0, 2.0)
-    capr = np.sqrt(np.clip(1.0 - capz**2, 0.0, 1.0))
-    side = ((np.abs(rel) - 70.0) / 55.0) ** 2 + ((Y - (sy - 25.0)) / 62.0) ** 2
-    lung &= (Z < z0) | (side < capr**2)
+    # (the cap's ellipse starts 4x too large to bind at z0 and shrinks to nothing at the top,
+    # so the lung outline changes smoothly with height)
+    z0 = L.z_lung_top - 80.0
+    capz = np.clip((Z - z0) / (L.z_lung_top - z0), 0.0, 1.0)
+    capr2 = 1.0 - capz**2
+    f = 1.0 + 3.0 * (1.0 - capz) ** 2
+    side = ((np.abs(rel) - 70.0) / (60.0 * f)) ** 2 + ((Y - (sy - 25.0)) / (65.0 * f)) ** 2
+    lung &= (Z < z0) | (side < capr2)
     if vdist is not None:
         lung &= vdist > 6.0
     ct[lung] = NOMINAL_HU["lungs"]
     labels[lung] = lab["lungs"]
-    del lung, capz, capr, side
+    del lung, capz, capr2, side, f
 
     # airway: trachea from the top down to the carina, then the main bronchi
     _paint_airway(ct, labels, L, origin, step, shape, zc, voxel)
