@@ -153,8 +153,11 @@ class RodSimulator:
     drag : float, default: 1e-6
         Viscous drag per unit length (N·s/mm²) acting on the nodes (numerical damping; quasi-
         static equilibrium does not depend on it).
-    contact_stiffness : float, default: 1000.0
+    contact_stiffness : float, default: 1e5
         Penalty stiffness of the wall inside the solve (N/mm); positions are then projected.
+    max_proximal_force : float, default: 5.0
+        Largest axial force (N) the operator's grip transmits: while the device pushes back
+        harder (jammed), translation commands in that direction do not feed it further.
 
     Examples
     --------
@@ -184,7 +187,8 @@ class RodSimulator:
         friction: float = 0.1,
         newton_iterations: int = 3,
         drag: float = 1e-6,
-        contact_stiffness: float = 1000.0,
+        contact_stiffness: float = 1.0e5,
+        max_proximal_force: float = 5.0,
     ) -> None:
         if isinstance(devices, (DeviceSpec, str)):
             devices = [devices]
@@ -228,6 +232,9 @@ class RodSimulator:
         self.friction = float(friction)
         self.newton_iterations = int(newton_iterations)
         self.contact_stiffness = float(contact_stiffness)
+        if not max_proximal_force > 0:
+            raise ValueError(f"`max_proximal_force` must be > 0 N, got {max_proximal_force}")
+        self.max_proximal_force = float(max_proximal_force)
         l = self.node_spacing
         dev_len = min(d.length for d in devs)
         if max_inserted_length is None:
@@ -441,13 +448,14 @@ class RodSimulator:
             phi = np.ascontiguousarray(st.rotation[:, dv])
             cf = np.ascontiguousarray(st.contact_force[:, dv])
             fe = np.zeros((bw, n, 3)) if ext is None else np.ascontiguousarray(ext[:, dv])
-            fp = np.zeros(bw)
+            fp = np.ascontiguousarray(st.proximal_force[:, dv])
             tp = np.zeros(bw)
             nfirst = np.zeros(bw, np.int64)
             k.rod_step_batch(
                 xs, th, lin, phi, cf,
                 np.ascontiguousarray(cmd[:, dv, 0]), np.ascontiguousarray(cmd[:, dv, 1]),
                 fe, dt, self.substeps, self.newton_iterations, self.max_inserted_length,
+                self.max_proximal_force,
                 prm.ei, prm.gj, prm.ks, prm.kap, prm.rad, prm.drag, self.friction,
                 self.contact_stiffness, self.node_spacing, self._a0, self._d0, self._u0,
                 self._sdf_v, self._sdf_o, self.sdf.spacing, self.sdf.outside_value,

@@ -37,6 +37,8 @@ __all__ = [
 
 _P = 6  # half bandwidth of the position Hessian: stretch blocks reach dof offset 5, bending 6
 _EPS_V = 1.0  # mm/s, regularisation speed of Coulomb friction
+_MAX_STEP = 1.0  # mm, largest node move per Gauss-Newton iteration (damping)
+_TOL_STEP = 0.1  # mm: more iterations (up to 3x the minimum) while a node still moves more
 
 
 @nb.njit(cache=True, error_model="numpy")
@@ -306,12 +308,17 @@ def _twist_update(x, theta, kap, ei, gj, l, jb, h, u0, tt, uu, m1, m2, rv, tw):
         r0 = x[i + 1, 0] - 2.0 * x[i, 0] + x[i - 1, 0] - rv[i, 0]
         r1 = x[i + 1, 1] - 2.0 * x[i, 1] + x[i - 1, 1] - rv[i, 1]
         r2 = x[i + 1, 2] - 2.0 * x[i, 2] + x[i - 1, 2] - rv[i, 2]
+        # second-order part of the Hessian, ρ·(∂²r/∂θ²) = -ρ·r_edge, kept where positive
+        pa = c * (r0 * (k1 * m1[ja, 0] + k2 * m2[ja, 0]) + r1 * (k1 * m1[ja, 1] + k2 * m2[ja, 1])
+                  + r2 * (k1 * m1[ja, 2] + k2 * m2[ja, 2]))  # fmt: skip
+        pc = c * (r0 * (k1 * m1[jc, 0] + k2 * m2[jc, 0]) + r1 * (k1 * m1[jc, 1] + k2 * m2[jc, 1])
+                  + r2 * (k1 * m1[jc, 2] + k2 * m2[jc, 2]))  # fmt: skip
         if ja >= jb:
             tw[ja, 2] -= w * (r0 * da0 + r1 * da1 + r2 * da2)
-            tw[ja, 0] += w * (da0 * da0 + da1 * da1 + da2 * da2)
+            tw[ja, 0] += w * (da0 * da0 + da1 * da1 + da2 * da2 + max(pa, 0.0))
             tw[ja, 1] += w * (da0 * dc0 + da1 * dc1 + da2 * dc2)
         tw[jc, 2] -= w * (r0 * dc0 + r1 * dc1 + r2 * dc2)
-        tw[jc, 0] += w * (dc0 * dc0 + dc1 * dc1 + dc2 * dc2)
+        tw[jc, 0] += w * (dc0 * dc0 + dc1 * dc1 + dc2 * dc2 + max(pc, 0.0))
     # Thomas algorithm on edges jb..ne-1
     for j in range(jb + 1, ne):
         f = tw[j - 1, 1] / tw[j - 1, 0]
@@ -337,7 +344,7 @@ def _twist_update(x, theta, kap, ei, gj, l, jb, h, u0, tt, uu, m1, m2, rv, tw):
 def rod_substep(
     x, theta, lin, phi, h, fext, ei, gj, ks, kap, rad, drag, mu, kc, l, a0, d0, u0,
     sdf_v, sdf_o, sdf_h, sdf_out, n_newton,
-    cforce, xprev, hb, g, tt, uu, m1, m2, rv, grad, tw,
+    cforce, xprev, hb, g, tt, uu, m1, m2, rv, grad, tw, act,
 ):  # fmt: skip
     """Advance one rod by one substep ``h`` (s); ``x``, ``theta`` and ``cforce`` in place.
 
@@ -377,6 +384,13 @@ def rod_substep(
     for i in range(n):
         for a in range(3):
             xprev[i, a] = x[i, a]
+    # contact active set: nodes touching the wall and pressing on it in the last substep
+    for i in range(n):
+        act[i] = 0.0
+        if i >= ib and cforce[i] > 0.0:
+            d, gx, gy, gz = sdf_sample_grad(sdf_v, sdf_o, sdf_h, sdf_out, x[i, 0], x[i, 1], x[i, 2])
+            if d + rad[i] > -0.01:
+                act[i] = 1.0
     jb = ib - 1  # first free edge
     for j in range(jb):
         theta[j] = phi
@@ -387,7 +401,7 @@ def rod_substep(
     il3 = 1.0 / (l * l * l)
     ih = 1.0 / h
     nv = np.zeros(3)
-    for _it in range(n_newton):
+    for _it in range(3 * n_newton):
         hb[:nd, :] = 0.0
         g[:nd] = 0.0
         _elastic_grad(x, rv, ei, ks, l, ib, grad)
@@ -445,6 +459,8 @@ def rod_substep(
             r0 = 3 * (i - ib)
             pen = d + rad[i]
             if pen > 0.0:
+                act[i] = 1.0
+            if act[i] > 0.0:  # active contacts stay (bilaterally) active for the substep
                 for a in range(3):
                     g[r0 + a] += kc * pen * nv[a]
                 _add_block_outer(hb, r0, r0, kc, nv, True)
@@ -466,13 +482,26 @@ def rod_substep(
                 _add_block_outer(hb, r0, r0, -s * ih, nv, True)
         band_cholesky(hb, nd, _P)
         band_solve(hb, nd, _P, g)
+        # damped step: no node moves more than _MAX_STEP mm per iteration
+        big = 0.0
+        for i in range(ib, n):
+            r0 = 3 * (i - ib)
+            m2_ = g[r0] * g[r0] + g[r0 + 1] * g[r0 + 1] + g[r0 + 2] * g[r0 + 2]
+            if m2_ > big:
+                big = m2_
+        scale = 1.0
+        if big > _MAX_STEP * _MAX_STEP:
+            scale = _MAX_STEP / math.sqrt(big)
         for i in range(ib, n):
             r0 = 3 * (i - ib)
             for a in range(3):
-                x[i, a] -= g[r0 + a]
-        _frames(x, theta, u0, tt, uu, m1, m2)
-        _rest_vectors(kap, m1, m2, l, rv)
+                x[i, a] -= scale * g[r0 + a]
+        # twist with the reference (Bishop) frames of the substep start: re-transporting them
+        # inside the iteration feeds the frame's holonomy back into the rest shape (2-cycles)
         _twist_update(x, theta, kap, ei, gj, l, jb, h, u0, tt, uu, m1, m2, rv, tw)
+        # converged (largest move < _TOL_STEP mm) after the minimum number of iterations?
+        if _it + 1 >= n_newton and big < _TOL_STEP * _TOL_STEP:
+            break
     # wall normal forces (for friction next substep and for the output) and the proximal force,
     # from the elastic balance at the Newton solution (the projection below is not an
     # equilibrium move: forces measured after it would include its stretch artefacts)
@@ -518,15 +547,17 @@ def rod_substep(
 
 @nb.njit(cache=True, parallel=True, error_model="numpy")
 def rod_step_batch(
-    xs, thetas, lins, phis, cforces, vel, omega, fext, dt, n_sub, n_newton, lmax,
+    xs, thetas, lins, phis, cforces, vel, omega, fext, dt, n_sub, n_newton, lmax, fmax,
     ei, gj, ks, kap, rad, drag, mu, kc, l, a0, d0, u0, sdf_v, sdf_o, sdf_h, sdf_out,
     fprox, tprox, nfirst,
 ):  # fmt: skip
     """Advance B rods (one device each) by ``dt`` (s) in ``n_sub`` substeps, in place.
 
     xs (B, N, 3) mm; thetas (B, N-1) rad; lins, phis (B,) mm, rad; cforces (B, N) N;
-    vel (B,) mm/s, omega (B,) rad/s; fext (B, N, 3) N; lmax : largest inserted length (mm).
-    Outputs fprox (B,) N, tprox (B,) N·mm, nfirst (B,) first inserted node. Worlds run in
+    vel (B,) mm/s, omega (B,) rad/s; fext (B, N, 3) N; lmax : largest inserted length (mm);
+    fmax : largest proximal push/pull force (N): beyond it the feed stops (the grip slips).
+    fprox (B,) N: in, the last proximal force; out, the new one. Outputs tprox (B,) N·mm,
+    nfirst (B,) first inserted node. Worlds run in
     parallel (numba prange), one rod per thread.
     """
     nb_ = xs.shape[0]
@@ -543,17 +574,22 @@ def rod_step_batch(
         rv = np.empty((n, 3))
         grad = np.empty((n, 3))
         tw = np.empty((n - 1, 3))
-        fp = 0.0
+        act = np.empty(n)
+        fp = fprox[b]
         tp = 0.0
         ib = 0
         for _s in range(n_sub):
-            lin = min(max(lins[b] + vel[b] * h, 0.0), lmax)
+            # the operator's grip slips beyond fmax: a jammed device is not fed further
+            v = vel[b]
+            if (v > 0.0 and fp > fmax) or (v < 0.0 and fp < -fmax):
+                v = 0.0
+            lin = min(max(lins[b] + v * h, 0.0), lmax)
             lins[b] = lin
             phis[b] += omega[b] * h
             fp, tp, ib = rod_substep(
                 xs[b], thetas[b], lin, phis[b], h, fext[b], ei, gj, ks, kap, rad, drag, mu,
                 kc, l, a0, d0, u0, sdf_v, sdf_o, sdf_h, sdf_out, n_newton,
-                cforces[b], xprev, hb, g, tt, uu, m1, m2, rv, grad, tw,
+                cforces[b], xprev, hb, g, tt, uu, m1, m2, rv, grad, tw, act,
             )  # fmt: skip
         fprox[b] = fp
         tprox[b] = tp
