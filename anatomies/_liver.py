@@ -11,7 +11,10 @@ an unenhanced or portal-venous CT), placed at least ``r + 5`` mm inside the live
 8–50 mm, matching percutaneous thermal-ablation series (targets of median 20–25 mm, range
 8–50 mm; the DESIGN reference values).
 
-No vessel tree (``vessel_tree`` is None). Targets: ``lesion_<k>`` (centres). Landmarks:
+Portal veins: a vessel tree (``portal_vein`` from below the hilum → ``RPV``, ``LPV`` → two
+segmental branches each; radii 7 → 2 mm) inside the liver, labelled ``hepatic_vessels`` (blood,
+45 HU: unenhanced), with its lumen SDF on a 1 mm grid. Lesions keep r + 5 mm from the vessels.
+Targets: ``lesion_<k>`` (centres). Landmarks:
 ``entry_lesion_<k>``, a suggested skin entry: the shortest straight needle path from the lesion
 centre to the skin that crosses no bone, lung, heart, airway, gas or vessel and does not enter
 from the back (the patient is supine).
@@ -29,7 +32,7 @@ from ._thorax import ThoraxLayout, synthesize_thorax_ct
 
 __all__ = ["generate_liver", "GENERATOR_VERSION", "suggest_entry"]
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 
 #: Structures a straight needle must not cross on its way to a target.
 NO_GO = (
@@ -56,6 +59,7 @@ def generate_liver(
     seed: int,
     voxel_size: float = 1.25,
     lesion_diameters_mm: list[float] | None = None,
+    with_sdf: bool = True,
 ) -> Anatomy:
     """Generate an upper-abdomen CT with a liver and ``lesions`` hypodense lesions.
 
@@ -69,6 +73,8 @@ def generate_liver(
         Isotropic voxel size (mm).
     lesion_diameters_mm : list of float, optional
         Fixed lesion diameters (mm, each 5–60); default drawn (median 22, 8–50 mm).
+    with_sdf : bool, default: True
+        Compute the portal veins' lumen SDF (1 mm grid).
 
     Returns
     -------
@@ -102,6 +108,15 @@ def generate_liver(
     ct, labels, _ = synthesize_thorax_ct(shape, affine, layout=layout, seed=int(seed))
 
     liver = labels == label_of("liver")
+    tree = portal_tree(liver, affine, rng)
+    vd = _paint_vessels(ct, labels, affine, tree)
+    liver = labels == label_of("liver")  # lesions keep r + 5 mm from the vessels too
+    sdf = None
+    if with_sdf:
+        from ._arch import _lumen_sdf
+
+        sdf = _lumen_sdf([b.points for b in tree], [b.radii for b in tree], spacing=1.0)
+    del vd
     centres, radii = place_spheres(liver, affine, diam / 2.0, rng, margin=5.0)
     ct, labels = paint_lesions(ct, labels, affine, centres, radii, rng, label="lesion")
     targets = {f"lesion_{k + 1}": c for k, c in enumerate(centres)}
@@ -118,6 +133,8 @@ def generate_liver(
         labels=labels,
         affine=affine,
         structures=standard_structures(names),
+        vessel_tree=tree,
+        sdf=sdf,
         landmarks=landmarks,
         targets=targets,
         meta={
@@ -278,3 +295,78 @@ def suggest_entry(
     cost = np.where(ok, cost, np.inf)
     j = int(np.argmin(cost))
     return pts[j, first[j]].astype(np.float64)
+
+
+def portal_tree(liver: NDArray[np.bool_], affine: NDArray, rng: np.random.Generator):
+    """A portal venous tree (LPS mm) inside a liver mask: trunk, lobar and segmental branches."""
+    from ._thorax import smooth_curve
+    from ._vessel_tree import VesselBranch, VesselTree
+
+    A = np.asarray(affine, np.float64)
+    step = np.abs(np.diag(A[:3, :3]))
+    idx = np.argwhere(liver)
+    xyz = idx @ A[:3, :3].T + A[:3, 3]
+    depth = ndimage.distance_transform_edt(liver, sampling=step)[tuple(idx.T)]
+    c = xyz.mean(0)
+    deep = xyz[depth > 12.0]
+
+    def pick(sel):
+        cand = deep[sel(deep)]
+        if len(cand) == 0:
+            cand = deep
+        return cand[rng.integers(len(cand))]
+
+    def nearest_deep(p):
+        return deep[np.argmin(np.linalg.norm(deep - p, axis=1))]
+
+    hilum = nearest_deep(c + np.array([25.0, 15.0, -25.0]))
+    start = hilum + np.array([22.0, 8.0, -45.0])
+    branches = []
+
+    def add(name, ctrl, r0, r1, parent=None, pidx=0):
+        pts, _ = smooth_curve(np.asarray(ctrl, float), step=1.0)
+        branches.append(
+            VesselBranch(name, pts, np.linspace(r0, r1, len(pts)), parent=parent, parent_index=pidx)
+        )
+        return pts
+
+    trunk = add("portal_vein", [start, 0.5 * (start + hilum) + [0, 0, 5.0], hilum], 7.0, 6.5)
+    n = len(trunk) - 1
+    right_t = pick(lambda q: (q[:, 0] < c[0] - 35.0) & (np.abs(q[:, 2] - hilum[2]) < 30))
+    left_t = pick(lambda q: (q[:, 0] > hilum[0] + 15.0) & (np.abs(q[:, 2] - hilum[2]) < 30))
+    for name, tgt, subs in (
+        ("RPV", right_t, (("anterior", -1.0), ("posterior", 1.0))),
+        ("LPV", left_t, (("medial", -1.0), ("lateral", 1.0))),
+    ):
+        mid = 0.5 * (hilum + tgt) + rng.normal(0, 3.0, 3)
+        lob = add(name, [hilum, mid, tgt], 5.0, 4.2, "portal_vein", n)
+        for sub, sgn in subs:
+            end = pick(
+                lambda q, t=tgt, s=sgn: (
+                    (np.linalg.norm(q - t, axis=1) > 25.0)
+                    & (np.linalg.norm(q - t, axis=1) < 60.0)
+                    & ((q[:, 1] - t[1]) * s > 5.0)
+                )
+            )
+            mid = 0.5 * (tgt + end) + rng.normal(0, 3.0, 3)
+            add(f"{name}_{sub}", [tgt, mid, end], 3.5, 2.0, name, len(lob) - 1)
+    return VesselTree(branches, access="portal_vein")
+
+
+def _paint_vessels(ct, labels, affine, tree):
+    """Label and fill the vessels' lumen (blood, unenhanced 45 HU); returns their distance."""
+    from ._thorax import capsule_sdf_on_grid
+
+    A = np.asarray(affine, np.float64)
+    d = capsule_sdf_on_grid(
+        [b.points for b in tree],
+        [b.radii for b in tree],
+        origin=A[:3, 3],
+        step=np.diag(A[:3, :3]),
+        shape=labels.shape,
+        margin=2.0,
+    )
+    m = (d < 0) & (labels != 0)
+    ct[m] = NOMINAL_HU["hepatic_vessels"]
+    labels[m] = label_of("hepatic_vessels")
+    return d

@@ -49,7 +49,27 @@ def test_liver_hu(liver):
     assert 50 <= med["liver"] <= 70 and 20 <= med["lesion"] <= 40
     assert med["liver"] - med["lesion"] >= 20  # hypodense lesions
     assert -130 <= med["fat"] <= -70
-    assert liver.vessel_tree is None
+
+
+def test_portal_tree(liver):
+    tree = liver.vessel_tree
+    assert tree.root == "portal_vein" and len(tree) == 7
+    assert sorted(tree.children("portal_vein")) == ["LPV", "RPV"]
+    hv = label_of("hepatic_vessels")
+    assert (liver.labels == hv).sum() > 100
+    # every branch but the trunk runs inside the liver (vessel voxels), ends deep in liver tissue
+    for b in tree:
+        if b.parent is None:
+            continue
+        ijk = np.rint(liver.lps_to_voxel(b.points)).astype(int)
+        lab = liver.labels[ijk[:, 0], ijk[:, 1], ijk[:, 2]]
+        assert (lab == hv).mean() > 0.95, b.name
+    # lesions keep clear of the vessels
+    for c, d in zip(liver.targets.values(), liver.meta["lesion_diameters_mm"], strict=True):
+        for b in tree:
+            gap = np.linalg.norm(b.points - c, axis=1) - b.radii
+            assert gap.min() > d / 2, b.name
+    assert (liver.sdf.sample(tree["RPV"].points) < 0).all()
 
 
 def test_entry_paths_avoid_no_go(liver, lung):
