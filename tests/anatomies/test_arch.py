@@ -209,3 +209,15 @@ def test_bad_arguments():
         generate_aortic_arch("I", seed=1, voxel_size=0)
     with pytest.raises(TypeError, match="seed"):
         generate_aortic_arch("I", seed=1.5)
+
+
+def test_every_path_stays_in_the_lumen(geom):
+    """From the access to each target, the resampled path (0.5 mm) is inside the lumen SDF."""
+    for (t, s), a in geom.items():
+        if s != 1:
+            continue
+        for leaf in a.vessel_tree.leaves():
+            p = a.vessel_tree.path(leaf).resample(0.5)
+            d = a.sdf.sample(p.points)
+            assert (d < 0).all(), (t, leaf, d.max())
+            assert p.length > 250.0
