@@ -488,68 +488,99 @@ def synthesize_thorax_ct(
     ct[abd] = NOMINAL_HU["body"]
     labels[abd] = lab["body"]
     rel = (X - mx).astype(np.float32)
+
+    def box(lo_w, hi_w):
+        """Index slices of the grid points within the world box [lo_w, hi_w] (mm)."""
+        u0 = (np.asarray(lo_w) - origin) / step
+        u1 = (np.asarray(hi_w) - origin) / step
+        i0 = np.clip(np.floor(np.minimum(u0, u1)).astype(int), 0, shape)
+        i1 = np.clip(np.ceil(np.maximum(u0, u1)).astype(int) + 1, 0, shape)
+        return tuple(slice(int(i0[d]), int(i1[d])) for d in range(3))
+
+    def ellipsoid_paint(c, ax, hu, name, region, extra=None):
+        """Paint the ellipsoid (centre c, semi-axes ax, mm) where ``region`` holds."""
+        c, ax = np.asarray(c, float), np.asarray(ax, float)
+        sl = box(c - ax, c + ax)
+        xs, ys, zs = X[sl[0]], Y[:, sl[1]], Z[:, :, sl[2]]
+        e = ((xs - c[0]) / ax[0]) ** 2 + ((ys - c[1]) / ax[1]) ** 2 + ((zs - c[2]) / ax[2]) ** 2
+        m = region[sl] & (e < 1.0)
+        if extra is not None:
+            m &= extra(xs, ys, zs)
+        ct[sl][m] = hu
+        labels[sl][m] = lab[name]
+
     # liver: a large right lobe and a smaller left lobe under the domes (clipped by them)
     zr = L.z_dome_right
     cy0 = L.body_center_y
-    e1 = (
-        ((rel + 50.0) / 88.0) ** 2
-        + ((Y - (cy0 - 5.0)) / 82.0) ** 2
-        + ((Z - (zr - 70.0)) / 88.0) ** 2
+    not_spine = lambda xs, ys, zs: (
+        (  # noqa: E731
+            ((xs - mx) / 34.0) ** 2 + ((ys - L.spine_y) / 30.0) ** 2
+        )
+        >= 1.0
     )
-    e2 = (
-        ((rel - 25.0) / 68.0) ** 2
-        + ((Y - (cy0 - 42.0)) / 40.0) ** 2
-        + ((Z - (zr - 48.0)) / 40.0) ** 2
+    ellipsoid_paint(
+        (mx - 50.0, cy0 - 5.0, zr - 70.0),
+        (88, 82, 88),
+        NOMINAL_HU["liver"],
+        "liver",
+        abd,
+        not_spine,
     )
-    liver = abd & ((e1 < 1.0) | (e2 < 1.0))
-    liver &= ~(((rel / 34.0) ** 2 + ((Y - L.spine_y) / 30.0) ** 2) < 1.0)
-    del e1, e2
-    ct[liver] = NOMINAL_HU["liver"]
-    labels[liver] = lab["liver"]
-    del liver
+    ellipsoid_paint(
+        (mx + 25.0, cy0 - 42.0, zr - 48.0),
+        (68, 40, 40),
+        NOMINAL_HU["liver"],
+        "liver",
+        abd,
+        not_spine,
+    )
     # kidneys: retroperitoneal, beside the spine, the right one lower
     for sgn, zk in ((-1.0, zr - 125.0), (1.0, L.z_dome_left - 100.0)):
-        ek = ((rel - sgn * 62.0) / 28.0) ** 2 + ((Y - (L.spine_y - 2.0)) / 22.0) ** 2
-        ek = ek + ((Z - zk) / 55.0) ** 2
-        kid = abd & (ek < 1.0)
-        ct[kid] = NOMINAL_HU["kidneys"]
-        labels[kid] = lab["kidneys"]
-    del ek, kid
+        ellipsoid_paint(
+            (mx + sgn * 62.0, L.spine_y - 2.0, zk),
+            (28, 22, 55),
+            NOMINAL_HU["kidneys"],
+            "kidneys",
+            abd,
+        )
     # gastric air bubble under the left dome
     gc = np.array([mx + 62.0, L.body_center_y - 15.0, L.z_dome_left - 35.0])
-    g = ((X - gc[0]) / 38.0) ** 2 + ((Y - gc[1]) / 30.0) ** 2 + ((Z - gc[2]) / 20.0) ** 2
-    gas = abd & (g < 1.0) & (Z > gc[2] - 4.0)
-    ct[gas] = NOMINAL_HU["stomach_gas"]
-    labels[gas] = lab["stomach_gas"]
-    del g, gas
+    ellipsoid_paint(
+        gc,
+        (38, 30, 20),
+        NOMINAL_HU["stomach_gas"],
+        "stomach_gas",
+        abd,
+        lambda xs, ys, zs: zs > gc[2] - 4.0,
+    )
 
     # mediastinal fat fills the chest cavity first; lungs and organs are carved into it
     thor = cavity & above_d
     ct[thor] = NOMINAL_HU["fat"] + 10.0
     labels[thor] = lab["fat"]
 
-    # heart and epicardial fat
+    # heart and epicardial fat (computed in the heart's bounding box)
     hc = np.asarray(L.heart_center)
     hax = np.asarray(L.heart_axes)
     R = _heart_frame()
-    dx, dy, dz = X - hc[0], Y - hc[1], Z - hc[2]
+    hb = box(hc - hax.max() - 6.0, hc + hax.max() + 6.0)
+    dx, dy, dz = X[hb[0]] - hc[0], Y[:, hb[1]] - hc[1], Z[:, :, hb[2]] - hc[2]
     u = (dx * R[0, 0] + dy * R[0, 1] + dz * R[0, 2]) / hax[0]
     v = (dx * R[1, 0] + dy * R[1, 1] + dz * R[1, 2]) / hax[1]
     q = (dx * R[2, 0] + dy * R[2, 1] + dz * R[2, 2]) / hax[2]
-    hr = np.sqrt(u * u + v * v + q * q)
+    heart_sdf = np.full(shape, 1e3, np.float32)
+    heart_sdf[hb] = (np.sqrt(u * u + v * v + q * q) - 1.0) * float(hax.min())
     del u, v, q, dx, dy, dz
-    heart_sdf = (hr - 1.0) * float(hax.min())
-    del hr
-    peri = (heart_sdf < 4.0) & cavity
-    ct[peri] = NOMINAL_HU["fat"]
-    labels[peri] = lab["fat"]
-    heart = (heart_sdf < 0) & cavity
-    ct[heart] = NOMINAL_HU["heart"]
-    labels[heart] = lab["heart"]
+    peri = (heart_sdf[hb] < 4.0) & cavity[hb]
+    ct[hb][peri] = NOMINAL_HU["fat"]
+    labels[hb][peri] = lab["fat"]
+    heart = (heart_sdf[hb] < 0) & cavity[hb]
+    ct[hb][heart] = NOMINAL_HU["heart"]
+    labels[hb][heart] = lab["heart"]
 
     # lungs: the chest cavity minus mediastinum, heart, spine and the vessels' sleeve
     lung = thor & (heart_sdf > 5.0)
-    del heart_sdf, peri, heart
+    del heart_sdf, peri, heart, hb
     zmed = (Z > L.z_carina).astype(np.float32)
     med_half = 20.0 + 6.0 * zmed  # upper mediastinum slightly wider
     lung &= np.abs(rel) > med_half
