@@ -88,6 +88,8 @@ def generate_liver(
     ValueError
         For a bad count, diameter or voxel size, or when a lesion does not fit in the liver.
     """
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+        raise TypeError(f"`seed` must be an int, got {type(seed).__name__}")
     if not isinstance(lesions, (int, np.integer)) or not 0 <= lesions <= 6:
         raise ValueError(f"`lesions` must be an int in 0..6, got {lesions!r}")
     if not voxel_size > 0:

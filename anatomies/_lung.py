@@ -61,6 +61,8 @@ def generate_lung(
     ValueError
         For a diameter outside 4–60 mm, an unknown side, or a bad voxel size.
     """
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+        raise TypeError(f"`seed` must be an int, got {type(seed).__name__}")
     if not 4.0 <= float(nodule_mm) <= 60.0:
         raise ValueError(f"`nodule_mm` must be within 4–60 mm, got {nodule_mm}")
     if side not in (None, "left", "right"):

@@ -134,3 +134,10 @@ def test_suggest_entry_none_when_enclosed():
     lab[:, :, [0, -1]] = label_of("ribs")
     lab = np.pad(lab, 1)
     assert suggest_entry(lab, np.eye(4), np.array([10.0, 10.0, 10.0])) is None
+
+
+def test_seed_must_be_int():
+    with pytest.raises(TypeError, match="seed"):
+        generate_liver(1, seed=1.5)
+    with pytest.raises(TypeError, match="seed"):
+        generate_lung(10.0, seed="a")
