@@ -104,18 +104,20 @@ def _cmd_anatomy_import(args) -> int:
 def _cmd_devices_list(args) -> int:
     from rich.table import Table
 
-    from igtwin.sim import list_devices
+    from igtwin.sim import get_device, list_devices
 
     table = Table(title="Device catalogue")
-    for col in ("name", "kind", "outer Ø (mm)", "length (mm)", "tip"):
+    for col in ("name", "kind", "outer Ø (mm)", "length (mm)", "max speed (mm/s)", "description"):
         table.add_column(col)
-    for d in list_devices():
+    for name in list_devices():
+        d = get_device(name)
         table.add_row(
             d.name,
-            getattr(d, "kind", ""),
-            f"{2 * d.outer_radius_mm:.2f}",
-            f"{getattr(d, 'length_mm', float('nan')):.0f}",
-            str(getattr(d, "tip_shape", "")),
+            d.kind,
+            f"{d.outer_diameter:.3f}",
+            f"{d.length:.0f}",
+            f"{d.max_translation_speed:.0f}",
+            d.description,
         )
     _console().print(table)
     return 0

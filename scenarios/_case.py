@@ -52,10 +52,10 @@ class Case:
 
 
 @lru_cache(maxsize=16)
-def _procedural(kind: str, arch_type: str, seed: int) -> Anatomy:
+def _procedural(kind: str, arch_type: str, seed: int, with_ct: bool) -> Anatomy:
     from igtwin.anatomies import generate
 
-    return generate(kind, seed=seed, arch_type=arch_type)
+    return generate(kind, seed=seed, arch_type=arch_type, with_ct=with_ct)
 
 
 @lru_cache(maxsize=8)
@@ -66,12 +66,17 @@ def _builtin(name: str) -> Anatomy:
 
 
 def load_case_anatomy(
-    scenario: Scenario, rng: np.random.Generator | None = None, *, held_out: bool = False
+    scenario: Scenario,
+    rng: np.random.Generator | None = None,
+    *,
+    held_out: bool = False,
+    with_ct: bool = True,
 ) -> Anatomy:
     """The scenario's anatomy; procedural ones draw a type and a seed from ``rng``.
 
     ``held_out=True`` draws from the scenario's held-out seeds (evaluation) instead of the
-    training range.
+    training range. ``with_ct=False`` skips the synthetic CT of procedural anatomies (seconds per
+    anatomy) when no image will be rendered.
     """
     a = scenario.anatomy
     if a.builtin:
@@ -86,7 +91,7 @@ def load_case_anatomy(
         seed = int(rng.choice(list(a.held_out_seeds)))
     else:
         seed = int(rng.integers(a.seeds[0], a.seeds[1]))
-    return _procedural(a.procedural, arch_type, seed)
+    return _procedural(a.procedural, arch_type, seed, with_ct)
 
 
 def _target_point(scenario: Scenario, anatomy: Anatomy) -> NDArray[np.float64]:

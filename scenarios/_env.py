@@ -202,7 +202,10 @@ class InterventionEnv(gym.Env):
     def _build_world(self) -> None:
         from igtwin.sim import World
 
-        anatomy = load_case_anatomy(self.scenario, self.np_random, held_out=self.held_out)
+        needs_images = self.obs_mode != "state" or self.render_mode is not None or self.frame_every
+        anatomy = load_case_anatomy(
+            self.scenario, self.np_random, held_out=self.held_out, with_ct=bool(needs_images)
+        )
         if self.world is not None and anatomy.name == self._anatomy_name:
             return
         sc = self.scenario

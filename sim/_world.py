@@ -251,7 +251,8 @@ class World:
         if self.contrast[b] is None:
             from ._contrast import ContrastAgent
 
-            self.contrast[b] = ContrastAgent(self.anatomy.vessel_tree)
+            # blood enters at the aortic root, the distal end of the root branch (access first)
+            self.contrast[b] = ContrastAgent(self.anatomy.vessel_tree, inflow="root_end")
         return self.contrast[b]
 
     def tip(self, b: int = 0, device: int = -1) -> NDArray[np.float64]:
