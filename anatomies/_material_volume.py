@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 
@@ -99,6 +100,45 @@ def hu_to_densities(ct_hu: NDArray) -> NDArray[np.float32]:
     return out
 
 
+@nb.njit(cache=True, parallel=True)
+def _decompose(hu, labels, kind, fixed, params, out):
+    """numba twin of :func:`hu_to_densities` with the label overrides (one pass, in place)."""
+    rho_f, rho_s, rho_b, hu_f, hu_s, hu_b = (
+        params[0],
+        params[1],
+        params[2],
+        params[3],
+        params[4],
+        params[5],
+    )
+    for n in nb.prange(hu.shape[0]):
+        h = np.float32(hu[n])
+        lab = labels[n]
+        kd = kind[lab] if 0 <= lab < kind.shape[0] else 0
+        a = np.float32(0.0)
+        f = np.float32(0.0)
+        b = np.float32(0.0)
+        if kd == 1:
+            a = fixed[lab]
+        elif kd == 2:
+            a = min(max((h + 1000.0) / 1000.0, 0.0), 1.1)
+        elif h < -200.0:
+            a = max((h + 1000.0) / 1000.0, 0.0)
+        elif h < hu_f:
+            f = rho_f * (h + 1000.0) / (1000.0 + hu_f)
+        elif h < hu_s:
+            w = (h - hu_f) / (hu_s - hu_f)
+            f = (1.0 - w) * rho_f
+            a = w * rho_s
+        else:
+            wb = (h - hu_s) / (hu_b - hu_s)
+            a = max(1.0 - wb, 0.0) * rho_s
+            b = wb * rho_b
+        out[n, 0] = a
+        out[n, 1] = f
+        out[n, 2] = b
+
+
 def material_volume(
     ct_hu: NDArray, labels: NDArray, affine: NDArray, *, structures: dict
 ) -> MaterialVolume:
@@ -127,18 +167,35 @@ def material_volume(
     labels = np.asarray(labels)
     if labels.shape != ct_hu.shape:
         raise ValueError(f"`labels` shape {labels.shape} differs from `ct_hu` shape {ct_hu.shape}")
-    density = hu_to_densities(ct_hu)
-    for label, s in structures.items():
-        mat = str(getattr(s, "material", "")).lower()
-        if mat in ("blood", "air", "lung", "water"):
-            m = labels == label
-            if not m.any():
-                continue
-            density[m] = 0.0
-            if mat in ("blood", "water"):
-                density[m, 0] = get_material(mat).density
-            else:  # air, lung: keep the measured density (HU) as soft tissue
-                density[m, 0] = np.clip((ct_hu[m].astype(np.float32) + 1000.0) / 1000.0, 0, 1.1)
+    # per label: 0 = HU mapping, 1 = fixed density as soft tissue (blood, water), 2 = HU as soft
+    # tissue (air, lung)
+    kind = np.zeros(256 if labels.dtype.itemsize == 1 else int(labels.max()) + 1, np.int8)
+    fixed = np.zeros(len(kind), np.float32)
+    for label, st in structures.items():
+        mat = str(getattr(st, "material", "")).lower()
+        if 0 <= int(label) < len(kind) and mat in ("blood", "water", "air", "lung"):
+            kind[int(label)] = 1 if mat in ("blood", "water") else 2
+            fixed[int(label)] = get_material(mat).density
+    density = np.empty((*ct_hu.shape, 3), np.float32)
+    params = np.array(
+        [
+            get_material("adipose").density,
+            get_material("soft_tissue").density,
+            get_material("bone_cortical").density,
+            HU_ADIPOSE,
+            HU_SOFT,
+            HU_BONE,
+        ],
+        np.float32,
+    )
+    _decompose(
+        ct_hu.reshape(-1),
+        labels.reshape(-1),
+        kind,
+        fixed,
+        params,
+        density.reshape(-1, 3),
+    )
     return MaterialVolume(
         density=np.ascontiguousarray(density),
         materials=BASIS_MATERIALS,

@@ -70,3 +70,11 @@ def test_anatomy_material_volume_delegates():
     np.testing.assert_allclose(mv.spacing, 2.0)
     with pytest.raises(ValueError, match="3-D"):
         material_volume(ct[0], ct[0], aff, structures={})
+
+
+def test_numba_decomposition_matches_numpy_reference():
+    rng = np.random.default_rng(0)
+    ct = rng.integers(-1100, 3000, (20, 21, 22)).astype(np.int16)
+    labels = np.zeros_like(ct, np.uint8)
+    mv = material_volume(ct, labels, np.eye(4), structures={})
+    np.testing.assert_allclose(mv.density, hu_to_densities(ct), atol=1e-6)
