@@ -51,10 +51,13 @@ class DeviceShape:
         A material of :data:`igtwin.anatomies.MATERIALS` (``nitinol``, ``platinum``,
         ``stainless_steel``, ``polymer``, ``polymer_barium`` ...).
     fill : float, default: 1.0
-        Volume fraction of the material inside the radius (e.g. 0.3 for a braided or hollow
-        catheter wall seen end-on; 1 for a solid wire).
+        Volume fraction of the material inside the wall (e.g. < 1 for a braided wall; 1 for a
+        solid wire).
     name : str, default: ""
         Label for ground-truth masks.
+    inner_radius : float or ndarray, shape (N,), default: 0
+        Lumen radius (mm) of a tube (catheter, sheath, needle cannula); the chord through the
+        lumen is subtracted, so a catheter shows its two walls.
     """
 
     points: NDArray[np.float64]
@@ -62,6 +65,7 @@ class DeviceShape:
     material: str = "nitinol"
     fill: float = 1.0
     name: str = ""
+    inner_radius: float | NDArray[np.float64] = 0.0
 
     def __post_init__(self) -> None:
         p = np.asarray(self.points, dtype=np.float64)
@@ -72,8 +76,14 @@ class DeviceShape:
             raise ValueError(f"device `radius` must be > 0 mm, got {self.radius}")
         if not 0 < self.fill <= 1:
             raise ValueError(f"device `fill` must be in (0, 1], got {self.fill}")
+        ri = np.broadcast_to(np.asarray(self.inner_radius, dtype=np.float64), (len(p),)).copy()
+        if not (np.isfinite(ri).all() and (ri >= 0).all() and (ri < r).all()):
+            raise ValueError(
+                f"device `inner_radius` must be in [0, radius) mm, got {self.inner_radius}"
+            )
         object.__setattr__(self, "points", p)
         object.__setattr__(self, "radius", r)
+        object.__setattr__(self, "inner_radius", ri)
 
     @classmethod
     def coerce(cls, obj) -> DeviceShape:
@@ -94,7 +104,20 @@ class DeviceShape:
             material=str(mat),
             fill=float(getattr(obj, "fill", 1.0)),
             name=str(getattr(obj, "name", "")),
+            inner_radius=getattr(obj, "inner_radius", 0.0),
         )
+
+    @property
+    def hollow(self) -> bool:
+        """True for a tube (some inner radius > 0)."""
+        return bool((self.inner_radius > 0).any())
+
+    def inner_segments(self) -> tuple[NDArray, NDArray, NDArray]:
+        """(a, b, r_inner) of the lumen, as :meth:`segments`."""
+        a, b, _ = self.segments()
+        ri = self.inner_radius
+        r = ri[:1].copy() if len(ri) == 1 else 0.5 * (ri[:-1] + ri[1:])
+        return a, b, np.maximum(r, 1e-6)
 
     def segments(self) -> tuple[NDArray, NDArray, NDArray]:
         """(a, b, r): segment ends (S, 3) and radii (S,) (mean of the ends); a single point is a

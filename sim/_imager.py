@@ -307,6 +307,13 @@ class Imager:
             d = DeviceShape.coerce(dev)
             a, b, r = d.segments()
             pix, chord = polyline_chords(a, b, r, **geo)
+            if d.hollow:  # subtract the lumen: pixels of the inner tube are among the outer's
+                pin, cin = polyline_chords(*d.inner_segments(), **geo)
+                pos = np.searchsorted(pix, pin)
+                ok = (pos < len(pix)) & (pix[np.minimum(pos, len(pix) - 1)] == pin)
+                chord = chord.copy()
+                np.subtract.at(chord, pos[ok], cin[ok])
+                chord = np.maximum(chord, 0.0)
             mu = mass_attenuation(d.material, e) * _density(d.material) * d.fill / 10.0  # 1/mm
             pix_list.append(pix)
             tau_list.append(chord[None, :] * mu[:, None])

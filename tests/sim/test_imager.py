@@ -193,3 +193,20 @@ def test_vessel_mask_ground_truth_from_anatomy():
     cols = np.nonzero(f.vessel_mask.any(0))[0]
     u = im.project_points(CArm(), [[15.0, 0, 0]])[0, 0]
     assert cols.min() <= u <= cols.max()
+
+
+def test_hollow_catheter_shows_two_walls():
+    im = Imager(_body(), output_shape=(128, 128))
+    c = CArm(magnification="16cm")
+    pts = np.stack([np.zeros(20), np.zeros(20), np.linspace(-30, 30, 20)], 1)
+    solid = DeviceShape(pts, 1.0, "polymer_barium", name="c")
+    tube = DeviceShape(pts, 1.0, "polymer_barium", name="c", inner_radius=0.8)
+    kw = dict(noise=False, scatter=False, ground_truth=True)
+    fs = im.render(c, FLUORO, devices=[solid], **kw)
+    ft = im.render(c, FLUORO, devices=[tube], **kw)
+    row = fs.signal.shape[0] // 2
+    m = fs.device_masks["c"][row]
+    profile = ft.signal[row, m]
+    centre = profile[len(profile) // 2]
+    assert profile.min() < centre  # walls darker than the lumen
+    assert (ft.signal[row, m] >= fs.signal[row, m] - 1e-3).all()  # less material than solid
