@@ -512,12 +512,10 @@ def synthesize_thorax_ct(
     # liver: a large right lobe and a smaller left lobe under the domes (clipped by them)
     zr = L.z_dome_right
     cy0 = L.body_center_y
-    not_spine = lambda xs, ys, zs: (
-        (  # noqa: E731
-            ((xs - mx) / 34.0) ** 2 + ((ys - L.spine_y) / 30.0) ** 2
-        )
-        >= 1.0
-    )
+
+    def not_spine(xs, ys, zs):
+        return (((xs - mx) / 34.0) ** 2 + ((ys - L.spine_y) / 30.0) ** 2) >= 1.0
+
     ellipsoid_paint(
         (mx - 50.0, cy0 - 5.0, zr - 70.0),
         (88, 82, 88),
