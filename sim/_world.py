@@ -273,7 +273,7 @@ class World:
 
     def device_geometry(self, b: int = 0) -> list:
         """Render geometry of each device in world ``b`` (inserted nodes only)."""
-        from ._device_chords import DeviceShape
+        from ._device_chords import device_shapes
 
         out = []
         rod = self.state.rod
@@ -283,24 +283,9 @@ class World:
                 continue
             seg = np.linalg.norm(np.diff(pts, axis=0), axis=1)
             s_from_tip = np.concatenate([np.cumsum(seg[::-1])[::-1], [0.0]])
+            materials = [_IMAGING_MATERIAL.get(m, m) for m in spec.material_at(s_from_tip)]
             radius = 0.5 * spec.outer_diameter_at(s_from_tip)
-            materials = spec.material_at(s_from_tip)
-            # one shape per run of equal material (e.g. a platinum tip coil on a nitinol core)
-            start = 0
-            for k in range(1, len(pts) + 1):
-                if k == len(pts) or materials[k] != materials[start]:
-                    stop = min(k + 1, len(pts))
-                    if stop - start >= 2:
-                        out.append(
-                            DeviceShape(
-                                points=pts[start:stop],
-                                radius=radius[start:stop],
-                                material=_IMAGING_MATERIAL.get(materials[start], materials[start]),
-                                fill=1.0 if spec.kind == "guidewire" else 0.5,
-                                name=f"{spec.name}",
-                            )
-                        )
-                    start = k
+            out += device_shapes(pts, radius, materials, name=spec.name)
         return out
 
     def acquire_dsa(
