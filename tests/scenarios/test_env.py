@@ -105,3 +105,19 @@ def test_gymnasium_sync_vector_env_runs():
     obs, r, term, trunc, info = venv.step(venv.action_space.sample())
     assert obs.shape[0] == 2 and r.shape == (2,)
     venv.close()
+
+
+def test_make_vec_uses_the_native_batched_entry_point():
+    venv = gym.make_vec("igtwin/ArchLSA-v0", num_envs=3, vectorization_mode="vector_entry_point")
+    assert isinstance(venv, InterventionVectorEnv)
+    obs, _ = venv.reset(seed=0)
+    assert obs.shape == (3,) + venv.single_observation_space.shape
+    obs, r, term, trunc, info = venv.step(venv.action_space.sample())
+    assert r.shape == (3,) and np.isfinite(obs).all()
+
+
+def test_native_batched_env_refuses_per_episode_anatomies():
+    from igtwin.scenarios import ScenarioError
+
+    with pytest.raises(ScenarioError, match="AsyncVectorEnv"):
+        InterventionVectorEnv("arch-random-lcca", num_envs=2)
