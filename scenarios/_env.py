@@ -189,6 +189,7 @@ class InterventionEnv(gym.Env):
         }[obs_mode]
         self.world = None
         self.case: Case | None = None
+        self._anatomy = None
         self._anatomy_name: str | None = None
         self._snap: Snapshot | None = None
         self._frame = None
@@ -206,7 +207,7 @@ class InterventionEnv(gym.Env):
         anatomy = load_case_anatomy(
             self.scenario, self.np_random, held_out=self.held_out, with_ct=bool(needs_images)
         )
-        if self.world is not None and anatomy.name == self._anatomy_name:
+        if self.world is not None and anatomy is self._anatomy:
             return
         sc = self.scenario
         self.case = build_case(sc, anatomy)
@@ -222,7 +223,9 @@ class InterventionEnv(gym.Env):
             max_inserted_length=self.case.max_inserted_mm,
             image_size=self.image_size,
         )
-        self._anatomy_name = anatomy.name
+        self._anatomy = anatomy
+        seed = anatomy.meta.get("seed")
+        self._anatomy_name = anatomy.name if seed is None else f"{anatomy.name} (seed {seed})"
 
     def _image(self) -> np.ndarray:
         frame = self.world.render(0, rng=self.np_random)

@@ -121,3 +121,19 @@ def test_native_batched_env_refuses_per_episode_anatomies():
 
     with pytest.raises(ScenarioError, match="AsyncVectorEnv"):
         InterventionVectorEnv("arch-random-lcca", num_envs=2)
+
+
+def test_random_arch_scenario_draws_training_and_held_out_anatomies():
+    from igtwin.scenarios import get_scenario
+
+    sc = get_scenario("arch-random-lsa")
+    env = InterventionEnv(sc, record=False)
+    _, info_a = env.reset(seed=11)
+    _, info_b = env.reset(seed=11)
+    assert info_a["anatomy"] == info_b["anatomy"]  # same seed, same patient
+    seen = {env.reset(seed=s)[1]["anatomy"] for s in range(12, 15)}
+    assert len(seen | {info_a["anatomy"]}) >= 2
+    held = InterventionEnv(sc, record=False, held_out=True)
+    _, info = held.reset(seed=0)
+    seed = int(info["anatomy"].split("seed ")[1].rstrip(")"))
+    assert seed in sc.anatomy.held_out_seeds
