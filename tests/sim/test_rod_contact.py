@@ -29,8 +29,9 @@ def arch_phantom():
     down = np.stack([np.full(12, 60.0), np.zeros(12), np.linspace(100, 40, 12)], 1)
     aorta = np.concatenate([up, arch[1:], down[1:]])
     branches = [VesselBranch("aorta", aorta, np.full(len(aorta), 8.0))]
-    for name, i, ang in (("BCA", 27, -0.35), ("LCCA", 33, 0.0), ("LSA", 39, 0.35)):
-        d = np.array([math.sin(ang), 0.0, math.cos(ang)])
+    for name, i in (("BCA", 26), ("LCCA", 32), ("LSA", 38)):
+        t = th[i - 19]  # leaves the arch at 45° between its tangent and its outer normal
+        d = np.array([math.sin(t) - math.cos(t), 0.0, math.cos(t) + math.sin(t)]) / math.sqrt(2)
         p = aorta[i] + np.linspace(0, 60, 13)[:, None] * d
         branches.append(VesselBranch(name, p, np.full(13, 3.5), parent="aorta", parent_index=i))
     tree = VesselTree(branches)
