@@ -46,7 +46,8 @@ class RodState:
     positions : ndarray, (B, D, N, 3), float64
         Node positions (LPS mm), proximal to distal; not-inserted nodes lie behind the access.
     node_mask : ndarray, (B, D, N), bool
-        True for inserted (simulated, inside the patient) nodes.
+        True for inserted nodes (beyond the access point, inside the patient); for a wire this
+        includes the part held inside the catheter.
     tangents : ndarray, (B, D, N, 3)
         Unit tangent at each node (distal direction), averaged over the adjacent edges.
     twist : ndarray, (B, D, N-1)
@@ -246,6 +247,10 @@ class RodSimulator:
         self.n_nodes = int(math.ceil(max_inserted_length / l)) + 3
         self.max_inserted_length = (self.n_nodes - 3) * l
         self._params = [_DeviceParams(d, self.n_nodes, l, drag) for d in devs]
+        self._stacked = {
+            k: np.ascontiguousarray(np.stack([getattr(p, k) for p in self._params]))
+            for k in ("ei", "gj", "ks", "kap", "rad", "drag")
+        }
         # access point, direction (mean over the first 5 mm), reference director
         p = insertion.points
         s = insertion.arclength
@@ -439,36 +444,32 @@ class RodSimulator:
 
     def _advance(self, st: RodState, cmd: NDArray, dt: float, ext: NDArray | None) -> RodState:
         """Run the kernels on ``st`` in place (B' worlds) and refresh the derived fields."""
-        bw, n = st.positions.shape[0], self.n_nodes
-        k = self._k
-        for dv, prm in enumerate(self._params):
-            xs = np.ascontiguousarray(st.positions[:, dv])
-            th = np.ascontiguousarray(st.twist[:, dv])
-            lin = np.ascontiguousarray(st.inserted_length[:, dv])
-            phi = np.ascontiguousarray(st.rotation[:, dv])
-            cf = np.ascontiguousarray(st.contact_force[:, dv])
-            fe = np.zeros((bw, n, 3)) if ext is None else np.ascontiguousarray(ext[:, dv])
-            fp = np.ascontiguousarray(st.proximal_force[:, dv])
-            tp = np.zeros(bw)
-            nfirst = np.zeros(bw, np.int64)
-            k.rod_step_batch(
-                xs, th, lin, phi, cf,
-                np.ascontiguousarray(cmd[:, dv, 0]), np.ascontiguousarray(cmd[:, dv, 1]),
-                fe, dt, self.substeps, self.newton_iterations, self.max_inserted_length,
-                self.max_proximal_force,
-                prm.ei, prm.gj, prm.ks, prm.kap, prm.rad, prm.drag, self.friction,
-                self.contact_stiffness, self.node_spacing, self._a0, self._d0, self._u0,
-                self._sdf_v, self._sdf_o, self.sdf.spacing, self.sdf.outside_value,
-                fp, tp, nfirst,
-            )  # fmt: skip
-            st.positions[:, dv] = xs
-            st.twist[:, dv] = th
-            st.inserted_length[:, dv] = lin
-            st.rotation[:, dv] = phi
-            st.contact_force[:, dv] = cf
-            st.proximal_force[:, dv] = fp
-            st.proximal_torque[:, dv] = tp
-            st.node_mask[:, dv] = np.arange(n)[None, :] >= nfirst[:, None]
+        bw, n, d = st.positions.shape[0], self.n_nodes, self.n_devices
+        xs = np.ascontiguousarray(st.positions)
+        th = np.ascontiguousarray(st.twist)
+        lin = np.ascontiguousarray(st.inserted_length)
+        phi = np.ascontiguousarray(st.rotation)
+        cf = np.ascontiguousarray(st.contact_force)
+        fp = np.ascontiguousarray(st.proximal_force)
+        fe = np.zeros((bw, d, n, 3)) if ext is None else np.ascontiguousarray(ext)
+        tp = np.zeros((bw, d))
+        nfirst = np.zeros((bw, d), np.int64)
+        pr = self._stacked
+        self._k.rod_step_batch(
+            xs, th, lin, phi, cf,
+            np.ascontiguousarray(cmd[:, :, 0]), np.ascontiguousarray(cmd[:, :, 1]),
+            fe, dt, self.substeps, self.newton_iterations, self.max_inserted_length,
+            self.max_proximal_force, pr["ei"], pr["gj"], pr["ks"], pr["kap"], pr["rad"],
+            pr["drag"], self.friction, self.contact_stiffness, self.node_spacing, self._a0,
+            self._d0, self._u0, self._sdf_v, self._sdf_o, self.sdf.spacing,
+            self.sdf.outside_value, fp, tp, nfirst,
+        )  # fmt: skip
+        st.positions, st.twist, st.inserted_length, st.rotation = xs, th, lin, phi
+        st.contact_force, st.proximal_force, st.proximal_torque = cf, fp, tp
+        # inserted = beyond the access point (a wire inside the catheter counts as inserted)
+        sigma = np.arange(n)[None, None, :] * self.node_spacing - ((n - 1) * self.node_spacing
+                                                                 - lin[:, :, None])  # fmt: skip
+        st.node_mask = sigma > 1e-9
         e = np.diff(st.positions, axis=2)
         e /= np.maximum(np.linalg.norm(e, axis=-1, keepdims=True), 1e-12)
         st.tangents[:, :, 0] = e[:, :, 0]

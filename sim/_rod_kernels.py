@@ -343,7 +343,7 @@ def _twist_update(x, theta, kap, ei, gj, l, jb, h, u0, tt, uu, m1, m2, rv, tw):
 @nb.njit(cache=True, error_model="numpy")
 def rod_substep(
     x, theta, lin, phi, h, fext, ei, gj, ks, kap, rad, drag, mu, kc, l, a0, d0, u0,
-    sdf_v, sdf_o, sdf_h, sdf_out, n_newton,
+    gpos, glin, sdf_v, sdf_o, sdf_h, sdf_out, n_newton,
     cforce, xprev, hb, g, tt, uu, m1, m2, rv, grad, tw, act,
 ):  # fmt: skip
     """Advance one rod by one substep ``h`` (s); ``x``, ``theta`` and ``cforce`` in place.
@@ -356,7 +356,9 @@ def rod_substep(
     and edges; ks (N-1,) : E·A/l (N/mm); kap (N, 2) rest curvature (1/mm) in the material
     frame; rad (N,) device radius (mm); drag (N,) viscous node drag (N·s/mm); mu : Coulomb
     friction coefficient; kc : contact stiffness (N/mm); l : node spacing (mm); a0, d0, u0 :
-    access point (mm), unit insertion direction, reference director; sdf_* : lumen SDF grid.
+    access point (mm), unit insertion direction, reference director; gpos (N, 3), glin : the
+    guide's nodes (mm) and inserted length (mm) for a wire inside a catheter (glin <= 0: no
+    guide), the wire being held on the guide's centreline up to ``glin``; sdf_* : lumen SDF.
     cforce : (N,) wall normal force (N), read (last substep, for friction) and written.
     Remaining arguments are scratch.
 
@@ -366,15 +368,24 @@ def rod_substep(
     """
     n = x.shape[0]
     off = (n - 1) * l - lin
-    ib = int(math.floor(off / l)) + 1
+    hold = max(glin, 0.0)  # length held inside the guide (the catheter around a wire)
+    ib = int(math.floor((off + hold) / l)) + 1
     if ib < 2:
         ib = 2
     if ib > n:
         ib = n
+    goff = (n - 1) * l - glin
     for i in range(ib):
         s = i * l - off
-        for a in range(3):
-            x[i, a] = a0[a] + d0[a] * s
+        if s <= 0.0 or glin <= 0.0:  # behind the access point, on the insertion line
+            for a in range(3):
+                x[i, a] = a0[a] + d0[a] * s
+        else:  # inside the guide: on its centreline at the same arc length
+            u = (s + goff) / l
+            k = min(max(int(math.floor(u)), 0), n - 2)
+            f = min(max(u - k, 0.0), 1.0)
+            for a in range(3):
+                x[i, a] = gpos[k, a] * (1.0 - f) + gpos[k + 1, a] * f
     if ib == n:  # nothing inserted: the whole device lies behind the access point
         for j in range(n - 1):
             theta[j] = phi
@@ -551,17 +562,20 @@ def rod_step_batch(
     ei, gj, ks, kap, rad, drag, mu, kc, l, a0, d0, u0, sdf_v, sdf_o, sdf_h, sdf_out,
     fprox, tprox, nfirst,
 ):  # fmt: skip
-    """Advance B rods (one device each) by ``dt`` (s) in ``n_sub`` substeps, in place.
+    """Advance B worlds of D coaxial devices by ``dt`` (s) in ``n_sub`` substeps, in place.
 
-    xs (B, N, 3) mm; thetas (B, N-1) rad; lins, phis (B,) mm, rad; cforces (B, N) N;
-    vel (B,) mm/s, omega (B,) rad/s; fext (B, N, 3) N; lmax : largest inserted length (mm);
-    fmax : largest proximal push/pull force (N): beyond it the feed stops (the grip slips).
-    fprox (B,) N: in, the last proximal force; out, the new one. Outputs tprox (B,) N·mm,
-    nfirst (B,) first inserted node. Worlds run in
-    parallel (numba prange), one rod per thread.
+    xs (B, D, N, 3) mm; thetas (B, D, N-1) rad; lins, phis (B, D) mm, rad; cforces (B, D, N)
+    N; vel (B, D) mm/s, omega (B, D) rad/s; fext (B, D, N, 3) N; lmax : largest inserted
+    length (mm); fmax : largest proximal push/pull force (N): beyond it the feed stops (the
+    grip slips). Per-device parameters ei, gj, ks, kap, rad, drag have a leading D axis.
+    Device d > 0 runs inside device d-1 (wire in catheter): it is held on the catheter's
+    centreline over the catheter's inserted length, each substep after the catheter moved.
+    fprox (B, D) N: in, the last proximal force; out, the new one. Outputs tprox (B, D) N·mm,
+    nfirst (B, D) first free node. Worlds run in parallel (numba prange), one per thread.
     """
     nb_ = xs.shape[0]
-    n = xs.shape[1]
+    nd_ = xs.shape[1]
+    n = xs.shape[2]
     h = dt / n_sub
     for b in nb.prange(nb_):
         xprev = np.empty((n, 3))
@@ -575,22 +589,24 @@ def rod_step_batch(
         grad = np.empty((n, 3))
         tw = np.empty((n - 1, 3))
         act = np.empty(n)
-        fp = fprox[b]
-        tp = 0.0
-        ib = 0
         for _s in range(n_sub):
-            # the operator's grip slips beyond fmax: a jammed device is not fed further
-            v = vel[b]
-            if (v > 0.0 and fp > fmax) or (v < 0.0 and fp < -fmax):
-                v = 0.0
-            lin = min(max(lins[b] + v * h, 0.0), lmax)
-            lins[b] = lin
-            phis[b] += omega[b] * h
-            fp, tp, ib = rod_substep(
-                xs[b], thetas[b], lin, phis[b], h, fext[b], ei, gj, ks, kap, rad, drag, mu,
-                kc, l, a0, d0, u0, sdf_v, sdf_o, sdf_h, sdf_out, n_newton,
-                cforces[b], xprev, hb, g, tt, uu, m1, m2, rv, grad, tw, act,
-            )  # fmt: skip
-        fprox[b] = fp
-        tprox[b] = tp
-        nfirst[b] = ib
+            for dv in range(nd_):
+                # the operator's grip slips beyond fmax: a jammed device is not fed further
+                v = vel[b, dv]
+                fp = fprox[b, dv]
+                if (v > 0.0 and fp > fmax) or (v < 0.0 and fp < -fmax):
+                    v = 0.0
+                lin = min(max(lins[b, dv] + v * h, 0.0), lmax)
+                lins[b, dv] = lin
+                phis[b, dv] += omega[b, dv] * h
+                gd = dv - 1 if dv > 0 else 0
+                glin = lins[b, gd] if dv > 0 else -1.0
+                fp, tp, ib = rod_substep(
+                    xs[b, dv], thetas[b, dv], lin, phis[b, dv], h, fext[b, dv], ei[dv], gj[dv],
+                    ks[dv], kap[dv], rad[dv], drag[dv], mu, kc, l, a0, d0, u0, xs[b, gd], glin,
+                    sdf_v, sdf_o, sdf_h, sdf_out, n_newton,
+                    cforces[b, dv], xprev, hb, g, tt, uu, m1, m2, rv, grad, tw, act,
+                )  # fmt: skip
+                fprox[b, dv] = fp
+                tprox[b, dv] = tp
+                nfirst[b, dv] = ib

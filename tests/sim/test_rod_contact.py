@@ -109,3 +109,24 @@ def test_soak_million_steps():
         if k % 500 == 0:
             assert np.isfinite(st.positions).all()
             assert sdf.sample(st.positions[st.node_mask]).max() <= 0.1
+
+
+def test_coaxial_wire_inside_catheter_then_leading():
+    """[catheter, wire]: the wire follows the catheter while inside it and leads beyond it."""
+    tree, sdf = arch_phantom()
+    sim = RodSimulator(["catheter_5fr_berenstein", "guidewire_035_angled"], sdf, tree.path("LCCA"))
+    st = sim.initial_state(inserted_length=[[60.0, 40.0]])
+    for _ in range(30):  # both advance, the catheter ahead: the wire stays inside
+        st = sim.step(st, np.array([[[10.0, 0.0], [10.0, 1.0]]]), 1 / 15)
+    cat, wire = st.positions[0, 0], st.positions[0, 1]
+    # every inserted wire node lies on the catheter centreline
+    w = wire[st.node_mask[0, 1]]
+    seg_d = np.min(np.linalg.norm(w[:, None, :] - cat[None, st.node_mask[0, 0]], axis=-1), 1)
+    assert seg_d.max() < 0.8  # ≤ half a node spacing from the nearest catheter node
+    for _ in range(45):  # the wire advances alone (up to 120 mm, capped by the simulated length)
+        st = sim.step(st, np.array([[[0.0, 0.0], [40.0, 0.0]]]), 1 / 15)
+    lead = st.inserted_length[0, 1] - st.inserted_length[0, 0]
+    assert lead > 50.0
+    assert np.linalg.norm(st.tip_position[0, 1] - st.tip_position[0, 0]) > 20.0
+    assert sdf.sample(st.positions[st.node_mask]).max() <= 0.1
+    assert np.isfinite(st.proximal_force).all()
