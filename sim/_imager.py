@@ -167,7 +167,7 @@ class Imager:
         )
         li *= 0.1  # g/cm³ · mm → g/cm²
         if use_cache:
-            if len(self._li_cache) > 8:
+            if len(self._li_cache) >= 8:
                 self._li_cache.pop(next(iter(self._li_cache)))
             self._li_cache[key] = li
         return li
@@ -235,7 +235,7 @@ class Imager:
             "coll": coll.astype(bool),
             "px": px,
         }
-        if len(self._static_cache) > 8:
+        if len(self._static_cache) >= 4:  # (E, H, W) x 3 float32 each: keep a few poses
             self._static_cache.pop(next(iter(self._static_cache)))
         self._static_cache[key] = st
         return st
@@ -398,6 +398,8 @@ class Imager:
             pix, _ = polyline_chords(*self._tree_segments, **geo)
             m = np.zeros(self.output_shape[0] * self.output_shape[1], bool)
             m[pix] = True
+            if len(self._li_cache) >= 8:
+                self._li_cache.pop(next(iter(self._li_cache)))
             self._li_cache[key] = m.reshape(self.output_shape)
         return self._li_cache[key]
 
