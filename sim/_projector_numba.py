@@ -132,9 +132,3 @@ def march_numba(density, src_vox, dir_vox, t_in, t_out, step_mm, out):
         else:
             for c in range(nc):
                 out[p, c] *= dt
-
-
-def _warmup() -> None:  # pragma: no cover - compile on import is avoided; called lazily
-    d = np.zeros((2, 2, 2, 3), np.float32)
-    o = np.zeros((1, 3), np.float32)
-    march_numba(d, np.zeros(3), np.ones((1, 3)), np.zeros(1), np.ones(1), 0.5, o)
