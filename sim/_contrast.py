@@ -202,6 +202,18 @@ class ContrastAgent:
         return (first[names[k + 1]] if k + 1 < len(names) else 10**12) - first[name]
 
     # ------------------------------------------------------------------ API
+    @classmethod
+    def from_anatomy(cls, anatomy, **kwargs) -> ContrastAgent:
+        """An agent for ``anatomy.vessel_tree`` with blood entering at the landmark
+        ``aortic_root`` when the anatomy has one (the built-in arches), else ``root_start``."""
+        if getattr(anatomy, "vessel_tree", None) is None:
+            raise ValueError(f"anatomy {getattr(anatomy, 'name', '?')!r} has no vessel tree")
+        lm = getattr(anatomy, "landmarks", {}) or {}
+        kwargs.setdefault(
+            "inflow", np.asarray(lm["aortic_root"]) if "aortic_root" in lm else "root_start"
+        )
+        return cls(anatomy.vessel_tree, **kwargs)
+
     @property
     def total_ml(self) -> float:
         """Contrast volume injected up to now (mL)."""

@@ -89,3 +89,22 @@ def test_roadmap_darkens_vessels_only():
     sub[1, 1] = 1.0
     out = roadmap(live, sub)
     assert out[1, 1] < 0.8 and out[0, 0] == pytest.approx(0.8)
+
+
+def test_from_anatomy_uses_aortic_root_landmark():
+    from igtwin.anatomies import Anatomy
+
+    ct = np.zeros((4, 4, 4), np.int16)
+    anat = Anatomy(
+        "t",
+        ct,
+        np.zeros_like(ct, np.uint8),
+        np.eye(4),
+        {},
+        vessel_tree=_tree(),
+        landmarks={"aortic_root": np.array([0.0, 0, 200])},
+    )
+    a = ContrastAgent.from_anatomy(anat, velocity_mm_s=150.0)
+    a.inject(5.0, 5.0, at=np.array([0.0, 0, 150]))
+    a.step(0.8)
+    assert _conc_at(a, np.array([0.0, 0, 60])) > 10.0  # flows away from the aortic root
