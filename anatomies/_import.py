@@ -42,7 +42,13 @@ from ._markups import write_markups
 from ._sdf import SDFGrid
 from ._totalseg import ARTERIES, read_totalseg
 
-__all__ = ["import_anatomy", "lumen_sdf_from_mask", "save_atomic", "PatientImportError"]
+__all__ = [
+    "import_anatomy",
+    "lumen_sdf_from_mask",
+    "save_atomic",
+    "organ_tets",
+    "PatientImportError",
+]
 
 IMPORTER_VERSION = "1"
 #: Stray lumen parts dropped silently (recorded in meta) while they stay under this fraction.
@@ -159,6 +165,7 @@ def import_anatomy(
     ct_voxel: float = 1.25,
     sdf_spacing: float = 0.5,
     summary_png: bool = True,
+    tets: list[str] | None = None,
 ) -> Anatomy:
     """Build an :class:`Anatomy` from patient data (see the module notes for the steps).
 
@@ -192,6 +199,9 @@ def import_anatomy(
         Lumen SDF grid spacing (mm).
     summary_png : bool, default: True
         Render ``summary.png`` into ``out`` (skipped quietly if rendering is unavailable).
+    tets : list of str, optional
+        Structures to mesh into tetrahedra (:func:`organ_tets`, needs pytetwild), written as
+        ``meshes/<name>.tets.vtu`` into ``out``; a missing pytetwild is noted in ``meta``.
 
     Returns
     -------
@@ -238,10 +248,19 @@ def import_anatomy(
             )
         else:
             anatomy = _from_volumes(ct, labels, label_names, meta, tick, seed, sdf_spacing, name)
+        tet_meshes = {}
+        if tets:
+            try:
+                tet_meshes = organ_tets(anatomy, names=tets)
+                meta["tets"] = {n: int(g.n_cells) for n, g in tet_meshes.items()}
+            except ModuleNotFoundError as e:
+                meta["tets"] = f"skipped: {e}"
         meta["import_seconds"] = round(time.perf_counter() - t0, 2)
         if out is not None:
             tick("saving")
-            save_atomic(anatomy, out, overwrite=overwrite, summary_png=summary_png)
+            save_atomic(
+                anatomy, out, overwrite=overwrite, summary_png=summary_png, extra=tet_meshes
+            )
     return anatomy
 
 
@@ -423,9 +442,55 @@ def _default_points(tree) -> tuple[dict, dict]:
     return landmarks, targets
 
 
+# ---------------------------------------------------------------------------- tets
+def organ_tets(anatomy: Anatomy, *, names: list[str], edge_length: float = 4.0) -> dict:
+    """Tetrahedral meshes (LPS mm) of soft-tissue structures, for tissue FEM (optional step).
+
+    The structure surfaces (``structure_surfaces``) are meshed by fTetWild through
+    ``pytetwild`` (MPL-2.0; an optional dependency, imported here only).
+
+    Parameters
+    ----------
+    anatomy : Anatomy
+    names : list of str
+        Structure names (e.g. ``["liver"]``).
+    edge_length : float, default: 4.0
+        Target tetrahedron edge length (mm).
+
+    Returns
+    -------
+    dict of str to pyvista.UnstructuredGrid
+
+    Raises
+    ------
+    ModuleNotFoundError
+        Without pytetwild (``pip install pytetwild``).
+    """
+    try:
+        import pytetwild
+    except ModuleNotFoundError as e:
+        raise ModuleNotFoundError(
+            "organ tetrahedra need the optional package pytetwild (MPL-2.0): pip install pytetwild"
+        ) from e
+    from ._surfaces import structure_surfaces
+
+    surfs = structure_surfaces(anatomy, names=list(names), include_skin=False)
+    return {
+        n: pytetwild.tetrahedralize_pv(
+            surf.triangulate().clean(), edge_length_abs=float(edge_length), quiet=True
+        )
+        for n, surf in surfs.items()
+    }
+
+
 # ---------------------------------------------------------------------------- saving
 def save_atomic(
-    anatomy: Anatomy, out: str | Path, *, overwrite: bool = False, summary_png: bool = True
+    anatomy: Anatomy,
+    out: str | Path,
+    *,
+    overwrite: bool = False,
+    summary_png: bool = True,
+    extra: dict | None = None,
 ) -> Path:
     """Write the anatomy folder plus extras (markups, summary) and rename it into place.
 
@@ -444,6 +509,10 @@ def save_atomic(
         if anatomy.targets:
             write_markups(tmp / "targets.mrk.json", points=anatomy.targets, name="targets")
         _write_summary(anatomy, tmp, png=summary_png)
+        if extra:
+            (tmp / "meshes").mkdir(exist_ok=True)
+            for n, grid in extra.items():
+                grid.save(tmp / "meshes" / f"{n}.tets.vtu")
         if out.exists():
             old = out.parent / f".{out.name}.old-{os.getpid()}-{time.monotonic_ns()}"
             out.rename(old)

@@ -211,3 +211,27 @@ def test_sdf_from_mask_matches_exact_tube():
     near = np.abs(ref.values) < 2.0
     err = np.abs(sdf.sample(g[near]) - ref.values[near])
     assert err.mean() < 0.25 and np.percentile(err, 99) < 0.6, (err.mean(), err.max())
+
+
+@pytest.mark.slow
+def test_organ_tets_with_pytetwild(tmp_path):
+    """Optional step: a ball-shaped 'liver' label meshed into tetrahedra (volume within 5 %)."""
+    pytest.importorskip("pytetwild")
+    n = 48
+    ijk = np.stack(np.meshgrid(*[np.arange(n)] * 3, indexing="ij"), -1)
+    lab = (np.linalg.norm(ijk - 23.5, axis=-1) < 18).astype(np.uint8) * TS["liver"]
+    write_volume(tmp_path / "l.nii.gz", lab, np.eye(4))
+    a = import_anatomy(
+        labels=tmp_path / "l.nii.gz",
+        progress=False,
+        tets=["liver"],
+        out=tmp_path / "a",
+        summary_png=False,
+    )
+    import pyvista as pv
+
+    grid = pv.read(tmp_path / "a" / "meshes" / "liver.tets.vtu")
+    vol = grid.volume
+    assert abs(vol - (lab > 0).sum()) / (lab > 0).sum() < 0.05, vol
+    assert (tmp_path / "a" / "meshes" / "liver.tets.vtu").is_file()
+    assert a.meta["tets"]["liver"] > 100
