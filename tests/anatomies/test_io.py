@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+
 from igtwin.anatomies._io import (
     ObliqueAffineWarning,
     VolumeError,
