@@ -128,7 +128,9 @@ class DeviceShape:
         return p[:-1].copy(), p[1:].copy(), 0.5 * (self.radius[:-1] + self.radius[1:])
 
 
-def device_shapes(points: NDArray, radius, materials, *, name: str = "") -> list[DeviceShape]:
+def device_shapes(
+    points: NDArray, radius, materials, *, name: str = "", inner_radius=0.0
+) -> list[DeviceShape]:
     """Split a device polyline into one :class:`DeviceShape` per run of equal material.
 
     Parameters
@@ -142,6 +144,8 @@ def device_shapes(points: NDArray, radius, materials, *, name: str = "") -> list
     name : str
         Device name; the pieces are named ``name`` (the one holding the tip) and
         ``name:k`` for the others.
+    inner_radius : float or ndarray, shape (N,), default: 0
+        Lumen radius (mm) of a tube (e.g. ``DeviceSpec.inner_diameter / 2`` of a catheter).
 
     Returns
     -------
@@ -153,13 +157,20 @@ def device_shapes(points: NDArray, radius, materials, *, name: str = "") -> list
     mats = [str(m) for m in materials]
     if len(mats) != len(p):
         raise ValueError(f"`materials` needs one entry per point ({len(p)}), got {len(mats)}")
+    ri = np.broadcast_to(np.asarray(inner_radius, dtype=np.float64), (len(p),))
     cuts = [0] + [i for i in range(1, len(p)) if mats[i] != mats[i - 1]] + [len(p)]
     out = []
     for k in range(len(cuts) - 1):
         lo, hi = max(cuts[k] - 1, 0), cuts[k + 1]
         last = k == len(cuts) - 2
         out.append(
-            DeviceShape(p[lo:hi], r[lo:hi], mats[cuts[k]], name=name if last else f"{name}:{k}")
+            DeviceShape(
+                p[lo:hi],
+                r[lo:hi],
+                mats[cuts[k]],
+                name=name if last else f"{name}:{k}",
+                inner_radius=ri[lo:hi],
+            )
         )
     return out
 

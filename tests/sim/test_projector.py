@@ -213,3 +213,5 @@ def test_device_shapes_split_by_material():
     np.testing.assert_allclose(parts[0].points[-1], parts[1].points[0])  # shared joint
     with pytest.raises(ValueError, match="one entry per point"):
         device_shapes(pts, 0.2, mats[:3])
+    tube = device_shapes(pts, 0.9, ["polymer"] * 6, name="cath", inner_radius=0.6)
+    assert len(tube) == 1 and tube[0].hollow
