@@ -285,7 +285,8 @@ class World:
             s_from_tip = np.concatenate([np.cumsum(seg[::-1])[::-1], [0.0]])
             materials = [_IMAGING_MATERIAL.get(m, m) for m in spec.material_at(s_from_tip)]
             radius = 0.5 * spec.outer_diameter_at(s_from_tip)
-            out += device_shapes(pts, radius, materials, name=spec.name)
+            inner = 0.5 * spec.inner_diameter if spec.kind == "catheter" else 0.0
+            out += device_shapes(pts, radius, materials, name=spec.name, inner_radius=inner)
         return out
 
     def acquire_dsa(
