@@ -151,7 +151,15 @@ def extract_vessel_tree(
 
     skel = skeletonize(sub).astype(bool)
     if skel.sum() < 2:
-        raise CenterlineError("the lumen is too small to skeletonise (under 2 skeleton voxels)")
+        # Lee thinning can delete a whole unbranched tube whose cross-section has no centre
+        # voxel (an even width, perfectly straight): follow its principal axis instead
+        ijk = _axis_polyline(sub, spacing, offset, np.array(mask.shape), dist)
+        skel = np.zeros_like(sub)
+        idx = np.clip(np.rint(ijk).astype(int), 0, np.array(sub.shape) - 1)
+        skel[idx[:, 0], idx[:, 1], idx[:, 2]] = True
+        skel &= sub
+        if skel.sum() < 2:
+            raise CenterlineError("the lumen is too small to skeletonise (under 2 voxels long)")
     graph = _skeleton_graph(skel, dist, spacing)
     _merge_junction_clusters(graph, max_len=2.5 * float(spacing.max()))
     _prune_spurs(graph, prune=prune, h=h)
@@ -403,6 +411,41 @@ def _branches_from(g: nx.MultiGraph, root: int, *, trunk_only_continues: bool) -
         ijk = np.vstack([polys[0]] + [p[1:] for p in polys[1:]])
         out.append({"ijk": ijk, "parent": parent, "parent_index": 0, "terminal": terminal})
     return out
+
+
+def _axis_polyline(
+    sub: NDArray, spacing: NDArray, offset: NDArray, full_shape: NDArray, dist: _WallDistance
+) -> NDArray:
+    """Centroids of 1 mm slabs along the principal axis of an unbranched lumen (sub indices).
+
+    Ends are pulled in by the local radius (a rounded end's centre) unless the lumen meets the
+    volume border there (an open end).
+    """
+    vox = np.argwhere(sub)
+    P = vox * spacing
+    cen = P.mean(0)
+    axis = np.linalg.svd((P - cen)[:: max(len(P) // 20000, 1)], full_matrices=False)[2][0]
+    s = (P - cen) @ axis
+    edges = np.arange(s.min(), s.max() + 1.0, 1.0)
+    cents, border = [], []
+    for a0 in edges[:-1]:
+        sel = (s >= a0) & (s < a0 + 1.0)
+        if sel.sum():
+            cents.append(P[sel].mean(0))
+            g = vox[sel] + offset
+            border.append(bool(((g <= 0) | (g >= full_shape - 1)).any()))
+    pts = np.array(cents)
+    if len(pts) < 2:
+        return pts / spacing
+    r = _sample_max3(dist, pts / spacing)
+    arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(pts, axis=0), axis=1))])
+    a = 0.0 if border[0] else r[: max(len(r) // 4, 1)].max()
+    b = arc[-1] if border[-1] else arc[-1] - r[-max(len(r) // 4, 1) :].max()
+    if b - a < 1.0:
+        a, b = 0.0, arc[-1]
+    sn = np.arange(a, b + 1e-9, 0.5 * float(spacing.min()))
+    out = np.stack([np.interp(sn, arc, pts[:, d]) for d in range(3)], 1)
+    return out / spacing
 
 
 class _Coverage:

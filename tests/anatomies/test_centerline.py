@@ -145,3 +145,19 @@ def test_generated_arch_meets_quality_bar():
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_generated_arches_all_types(arch_type, seed):
     _generated_arch_case(arch_type, seed)
+
+
+def test_even_width_straight_tube_that_thinning_deletes():
+    """skimage's 3-D thinning deletes a straight tube with no centre voxel; the axis fallback
+    still gives its centerline (within half a voxel) and radius."""
+    ijk = np.stack(np.meshgrid(*[np.arange(s) for s in (30, 30, 60)], indexing="ij"), -1)
+    m = (
+        (np.linalg.norm(ijk[..., :2] - 14.5, axis=-1) < 4.3)
+        & (ijk[..., 2] > 2)
+        & (ijk[..., 2] < 57)
+    )
+    tree = extract_vessel_tree(m, np.eye(4))
+    b = tree[tree.root]
+    np.testing.assert_allclose(b.points[:, :2], 14.5, atol=0.75)
+    assert 40 < b.length < 54
+    assert abs(np.median(b.radii) - 4.3) < 0.6
