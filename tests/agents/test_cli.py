@@ -60,3 +60,24 @@ def test_render_writes_png_and_gif(tmp_path):
         ]
     )
     assert code == 0 and png.stat().st_size > 1000 and gif.stat().st_size > 1000
+
+
+def test_anatomy_list_and_generate(tmp_path, capsys):
+    assert main(["anatomy", "list"]) == 0
+    assert "arch-bovine" in capsys.readouterr().out
+    out = tmp_path / "lung"
+    assert (
+        main(["anatomy", "generate", "lung", "--nodule", "12mm", "--seed", "2", "--out", str(out)])
+        == 0
+    )
+    assert (out / "manifest.json").is_file()
+    # never overwrite a saved anatomy unless asked
+    assert main(["anatomy", "generate", "lung", "--seed", "2", "--out", str(out)]) == 2
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_anatomy_generate_bad_arguments_exit_2(capsys):
+    assert main(["anatomy", "generate", "aortic-arch", "--type", "IV", "--out", "x"]) == 2
+    assert "IV" in capsys.readouterr().err
+    assert main(["anatomy", "generate", "kidney"]) == 2
+    assert "kidney" in capsys.readouterr().err
