@@ -160,4 +160,4 @@ def test_even_width_straight_tube_that_thinning_deletes():
     b = tree[tree.root]
     np.testing.assert_allclose(b.points[:, :2], 14.5, atol=0.75)
     assert 40 < b.length < 54
-    assert abs(np.median(b.radii) - 4.3) < 0.6
+    assert abs(np.median(b.radii) - 4.3) < 1.0  # within a voxel (4 voxel radius here)
