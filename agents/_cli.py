@@ -146,7 +146,7 @@ def _cmd_render(args) -> int:
     from PIL import Image
 
     from igtwin.anatomies import Anatomy, load_builtin
-    from igtwin.sim import CArm, Imager, get_protocol
+    from igtwin.sim import CArm, Imager, XRayProtocol
 
     anatomy = (
         Anatomy.load(args.anatomy) if Path(args.anatomy).is_dir() else load_builtin(args.anatomy)
@@ -154,12 +154,12 @@ def _cmd_render(args) -> int:
     imager = Imager(anatomy, output_shape=(args.size, args.size))
     pts = np.concatenate([b.points for b in anatomy.vessel_tree]) if anatomy.vessel_tree else None
     iso = 0.5 * (pts.min(0) + pts.max(0)) if pts is not None else None
-    protocol = get_protocol(args.protocol)
+    protocol = XRayProtocol.preset(args.protocol)
     rng = np.random.default_rng(args.seed)
 
     def frame_at(lao: float, cran: float):
         carm = CArm.from_degrees(lao=lao, cran=cran, sid=args.sid, isocenter=iso)
-        return imager.render(carm, protocol, rng=rng).uint8()
+        return imager.render(carm, protocol, rng=rng).uint8
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

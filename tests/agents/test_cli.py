@@ -2,8 +2,6 @@
 
 import json
 
-import pytest
-
 from igtwin.agents._cli import main
 
 
@@ -39,7 +37,6 @@ def test_unknown_agent_is_a_clear_error(capsys):
     assert "unknown agent 'ninja'" in capsys.readouterr().err
 
 
-@pytest.mark.slow
 def test_render_writes_png_and_gif(tmp_path):
     png, gif = tmp_path / "f.png", tmp_path / "r.gif"
     code = main(
@@ -50,13 +47,13 @@ def test_render_writes_png_and_gif(tmp_path):
             "--lao",
             "30",
             "--size",
-            "128",
+            "64",
             "--out",
             str(png),
             "--gif",
             str(gif),
             "--gif-frames",
-            "4",
+            "2",
         ]
     )
     assert code == 0 and png.stat().st_size > 1000 and gif.stat().st_size > 1000
