@@ -569,7 +569,9 @@ def rod_step_batch(
     length (mm); fmax : largest proximal push/pull force (N): beyond it the feed stops (the
     grip slips). Per-device parameters ei, gj, ks, kap, rad, drag have a leading D axis.
     Device d > 0 runs inside device d-1 (wire in catheter): it is held on the catheter's
-    centreline over the catheter's inserted length, each substep after the catheter moved.
+    centreline over the catheter's inserted length, each substep after the catheter moved,
+    and the catheter bends and twists with the summed stiffness where the wire is inside
+    (rest curvature: the stiffness-weighted mean, so a stiff wire straightens a curved tip).
     fprox (B, D) N: in, the last proximal force; out, the new one. Outputs tprox (B, D) N·mm,
     nfirst (B, D) first free node. Worlds run in parallel (numba prange), one per thread.
     """
@@ -589,6 +591,9 @@ def rod_step_batch(
         grad = np.empty((n, 3))
         tw = np.empty((n - 1, 3))
         act = np.empty(n)
+        eic = np.empty(n)  # combined bending stiffness of a catheter with the wire inside
+        gjc = np.empty(n - 1)
+        kapc = np.empty((n, 2))
         for _s in range(n_sub):
             for dv in range(nd_):
                 # the operator's grip slips beyond fmax: a jammed device is not fed further
@@ -601,9 +606,33 @@ def rod_step_batch(
                 phis[b, dv] += omega[b, dv] * h
                 gd = dv - 1 if dv > 0 else 0
                 glin = lins[b, gd] if dv > 0 else -1.0
+                # a device with another inside it (catheter around the wire) bends as the
+                # stiffer combined section where they overlap: E·I and G·J add up
+                for i in range(n):
+                    eic[i] = ei[dv, i]
+                    kapc[i, 0] = kap[dv, i, 0]
+                    kapc[i, 1] = kap[dv, i, 1]
+                for j in range(n - 1):
+                    gjc[j] = gj[dv, j]
+                if dv + 1 < nd_:
+                    offo = (n - 1) * l - lin
+                    offi = (n - 1) * l - lins[b, dv + 1]
+                    for i in range(n):
+                        sg = i * l - offo
+                        if sg > 0.0 and sg <= lins[b, dv + 1]:
+                            k = min(max(int(round((sg + offi) / l)), 0), n - 1)
+                            # rest curvature of the section: stiffness-weighted mean
+                            wsum = eic[i] + ei[dv + 1, k]
+                            for c in range(2):
+                                kapc[i, c] = (
+                                    eic[i] * kapc[i, c] + ei[dv + 1, k] * kap[dv + 1, k, c]
+                                ) / wsum
+                            eic[i] = wsum
+                            if i < n - 1:
+                                gjc[i] += gj[dv + 1, min(k, n - 2)]
                 fp, tp, ib = rod_substep(
-                    xs[b, dv], thetas[b, dv], lin, phis[b, dv], h, fext[b, dv], ei[dv], gj[dv],
-                    ks[dv], kap[dv], rad[dv], drag[dv], mu, kc, l, a0, d0, u0, xs[b, gd], glin,
+                    xs[b, dv], thetas[b, dv], lin, phis[b, dv], h, fext[b, dv], eic, gjc,
+                    ks[dv], kapc, rad[dv], drag[dv], mu, kc, l, a0, d0, u0, xs[b, gd], glin,
                     sdf_v, sdf_o, sdf_h, sdf_out, n_newton,
                     cforces[b, dv], xprev, hb, g, tt, uu, m1, m2, rv, grad, tw, act,
                 )  # fmt: skip

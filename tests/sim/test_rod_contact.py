@@ -130,3 +130,20 @@ def test_coaxial_wire_inside_catheter_then_leading():
     assert np.linalg.norm(st.tip_position[0, 1] - st.tip_position[0, 0]) > 20.0
     assert sdf.sample(st.positions[st.node_mask]).max() <= 0.1
     assert np.isfinite(st.proximal_force).all()
+
+
+def test_wire_inside_straightens_the_catheter_tip():
+    """The combined section is stiffer: a 0.035" wire up to the tip straightens a Berenstein."""
+    pts = np.stack([np.zeros(41), np.zeros(41), np.linspace(0.0, 200.0, 41)], 1)
+    tree = VesselTree([VesselBranch("tube", pts, np.full(41, 10.0))])
+    sdf = tube_sdf([pts], [np.full(41, 10.0)], spacing=1.0)
+    pair = ["catheter_5fr_berenstein", "guidewire_035_straight"]
+    sim = RodSimulator(pair, sdf, tree.path("tube"), max_inserted_length=150.0)
+    angles = []
+    for wire_len in (20.0, 140.0):  # wire behind the curve / its stiffer part in the curve
+        st = sim.initial_state(inserted_length=[[100.0, wire_len]])
+        for _ in range(20):
+            st = sim.step(st, np.zeros((1, 2, 2)), 1 / 15)
+        angles.append(math.degrees(math.acos(np.clip(st.tip_direction[0, 0, 2], -1, 1))))
+    assert angles[0] > 25.0, f"free Berenstein tip only {angles[0]:.1f}° off axis"
+    assert angles[1] < 0.7 * angles[0], f"wire inside: {angles[1]:.1f}° vs {angles[0]:.1f}°"
