@@ -235,3 +235,22 @@ def test_organ_tets_with_pytetwild(tmp_path):
     assert abs(vol - (lab > 0).sum()) / (lab > 0).sum() < 0.05, vol
     assert (tmp_path / "a" / "meshes" / "liver.tets.vtu").is_file()
     assert a.meta["tets"]["liver"] > 100
+
+
+def test_dicom_series_ct_with_labels_on_its_grid(tmp_path):
+    """pydicom's bundled CT series as the CT: labels written on its grid import with it."""
+    from pathlib import Path
+
+    import pydicom
+
+    folder = Path(pydicom.__file__).parent / "data/test_files/dicomdirtests/98892001/CT5N"
+    from igtwin.anatomies._io import read_volume
+
+    ct, aff = read_volume(folder)
+    lab = np.zeros(ct.shape, np.uint8)
+    lab[4:12, 4:12, :] = TS["liver"]
+    write_volume(tmp_path / "lab.nii.gz", lab, aff)
+    a = import_anatomy(ct=folder, labels=tmp_path / "lab.nii.gz", progress=False)
+    np.testing.assert_array_equal(a.ct_hu, ct)
+    np.testing.assert_allclose(a.affine, aff, atol=1e-4)
+    assert a.structure("liver").material == "soft_tissue" and a.vessel_tree is None
