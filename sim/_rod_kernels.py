@@ -369,7 +369,9 @@ def rod_substep(
     n = x.shape[0]
     off = (n - 1) * l - lin
     hold = max(glin, 0.0)  # length held inside the guide (the catheter around a wire)
-    ib = int(math.floor((off + hold) / l)) + 1
+    # nodes up to one spacing beyond the clamp (the access point, or the catheter tip) are held:
+    # the discrete clamp (zero slope) sits mid-edge, so it then lies within ±l/2 of the access
+    ib = int(math.floor((off + hold) / l)) + 2
     if ib < 2:
         ib = 2
     if ib > n:
@@ -383,7 +385,7 @@ def rod_substep(
         else:  # inside the guide: on its centreline at the same arc length
             u = (s + goff) / l
             k = min(max(int(math.floor(u)), 0), n - 2)
-            f = min(max(u - k, 0.0), 1.0)
+            f = max(u - k, 0.0)  # > 1: just past the guide's tip, along its last edge
             for a in range(3):
                 x[i, a] = gpos[k, a] * (1.0 - f) + gpos[k + 1, a] * f
     if ib == n:  # nothing inserted: the whole device lies behind the access point
