@@ -150,10 +150,11 @@ def extract_vessel_tree(
     from skimage.morphology import skeletonize
 
     skel = skeletonize(sub).astype(bool)
+    axis_ijk = None
     if skel.sum() < 2:
         # Lee thinning can delete a whole unbranched tube whose cross-section has no centre
         # voxel (an even width, perfectly straight): follow its principal axis instead
-        ijk = _axis_polyline(sub, spacing, offset, np.array(mask.shape), dist)
+        ijk = axis_ijk = _axis_polyline(sub, spacing, offset, np.array(mask.shape), dist)
         skel = np.zeros_like(sub)
         idx = np.clip(np.rint(ijk).astype(int), 0, np.array(sub.shape) - 1)
         skel[idx[:, 0], idx[:, 1], idx[:, 2]] = True
@@ -167,6 +168,10 @@ def extract_vessel_tree(
     _prune_spurs(graph, prune=prune, h=h)
     if graph.number_of_edges() == 0:
         raise CenterlineError("nothing left of the skeleton after spur pruning")
+    if axis_ijk is not None and graph.number_of_edges() == 1:  # keep the sub-voxel axis
+        u, v, k = next(iter(graph.edges(keys=True)))
+        graph.edges[u, v, k]["ijk"] = axis_ijk
+        graph.nodes[u]["ijk"], graph.nodes[v]["ijk"] = axis_ijk[0], axis_ijk[-1]
 
     # 5. root, orientation, branches (in sub-voxel coordinates until the end)
     def to_mm(ijk: NDArray) -> NDArray:

@@ -158,6 +158,6 @@ def test_even_width_straight_tube_that_thinning_deletes():
     )
     tree = extract_vessel_tree(m, np.eye(4))
     b = tree[tree.root]
-    np.testing.assert_allclose(b.points[:, :2], 14.5, atol=0.75)
+    np.testing.assert_allclose(b.points[:, :2], 14.5, atol=0.25)
     assert 40 < b.length < 54
     assert abs(np.median(b.radii) - 4.3) < 1.0  # within a voxel (4 voxel radius here)
