@@ -472,15 +472,20 @@ def organ_tets(anatomy: Anatomy, *, names: list[str], edge_length: float = 4.0) 
         raise ModuleNotFoundError(
             "organ tetrahedra need the optional package pytetwild (MPL-2.0): pip install pytetwild"
         ) from e
+    import contextlib
+    import tempfile
+
     from ._surfaces import structure_surfaces
 
     surfs = structure_surfaces(anatomy, names=list(names), include_skin=False)
-    return {
-        n: pytetwild.tetrahedralize_pv(
-            surf.triangulate().clean(), edge_length_abs=float(edge_length), quiet=True
-        )
-        for n, surf in surfs.items()
-    }
+    # fTetWild writes a scratch surface into the working directory: give it a private one
+    with tempfile.TemporaryDirectory() as scratch, contextlib.chdir(scratch):
+        return {
+            n: pytetwild.tetrahedralize_pv(
+                surf.triangulate().clean(), edge_length_abs=float(edge_length), quiet=True
+            )
+            for n, surf in surfs.items()
+        }
 
 
 # ---------------------------------------------------------------------------- saving
