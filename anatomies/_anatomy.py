@@ -128,8 +128,10 @@ class Anatomy:
 
         names = [s.name for s in self.structures.values()]
         close = difflib.get_close_matches(name, names, n=3)
-        raise KeyError(f"unknown structure {name!r}; known {names}" + (
-            f". Did you mean {close}?" if close else ""))
+        raise KeyError(
+            f"unknown structure {name!r}; known {names}"
+            + (f". Did you mean {close}?" if close else "")
+        )
 
     def lumen_sdf(self, points: NDArray) -> NDArray[np.float64]:
         """Lumen signed distance (mm, negative inside) at ``points`` (..., 3) LPS mm."""

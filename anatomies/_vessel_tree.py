@@ -205,15 +205,15 @@ class VesselTree:
             start = 1 if k > 0 else 0  # the child's first point continues from the parent's
             pts.append(b.points[start:stop] if k > 0 else b.points[:stop])
             rad.append(b.radii[start:stop] if k > 0 else b.radii[:stop])
-        return VesselPath(points=np.concatenate(pts), radii=np.concatenate(rad), branches=tuple(chain))
+        return VesselPath(
+            points=np.concatenate(pts), radii=np.concatenate(rad), branches=tuple(chain)
+        )
 
     def _check(self, name: str) -> str:
         if name not in self.branches:
             close = difflib.get_close_matches(name, self.names, n=3, cutoff=0.4)
             hint = f" Did you mean {close}?" if close else ""
-            raise UnknownBranchError(
-                f"unknown branch {name!r}; the tree has {self.names}.{hint}"
-            )
+            raise UnknownBranchError(f"unknown branch {name!r}; the tree has {self.names}.{hint}")
         return name
 
     # --- serialisation (JSON; VMTK-style VTP export lives in the anatomy I/O module) ---
