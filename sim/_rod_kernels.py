@@ -371,12 +371,18 @@ def rod_substep(
     hold = max(glin, 0.0)  # length held inside the guide (the catheter around a wire)
     # nodes up to one spacing beyond the clamp (the access point, or the catheter tip) are held:
     # the discrete clamp (zero slope) sits mid-edge, so it then lies within ±l/2 of the access
-    ib = int(math.floor((off + hold) / l)) + 2
+    # (inside a guide, only up to the guide's tip: nothing is extrapolated past it)
+    ib = int(math.floor((off + hold) / l)) + (1 if glin > 0.0 else 2)
     if ib < 2:
         ib = 2
     if ib > n:
         ib = n
     goff = (n - 1) * l - glin
+    # warm start inside a guide: the free part follows the clamp (the catheter tip) rigidly
+    jc = min(ib, n) - 1
+    cx = x[jc, 0]
+    cy = x[jc, 1]
+    cz = x[jc, 2]
     for i in range(ib):
         s = i * l - off
         if s <= 0.0 or glin <= 0.0:  # behind the access point, on the insertion line
@@ -385,9 +391,17 @@ def rod_substep(
         else:  # inside the guide: on its centreline at the same arc length
             u = (s + goff) / l
             k = min(max(int(math.floor(u)), 0), n - 2)
-            f = max(u - k, 0.0)  # > 1: just past the guide's tip, along its last edge
+            f = min(max(u - k, 0.0), 1.0)
             for a in range(3):
                 x[i, a] = gpos[k, a] * (1.0 - f) + gpos[k + 1, a] * f
+    if glin > 0.0:
+        dx = x[jc, 0] - cx
+        dy = x[jc, 1] - cy
+        dz = x[jc, 2] - cz
+        for i in range(ib, n):
+            x[i, 0] += dx
+            x[i, 1] += dy
+            x[i, 2] += dz
     if ib == n:  # nothing inserted: the whole device lies behind the access point
         for j in range(n - 1):
             theta[j] = phi

@@ -60,17 +60,19 @@ def test_push_force_rises_with_friction_capstan():
     assert st3.contact_force.max() > 0  # the wire rides the outer wall of the bend
 
 
-@pytest.mark.parametrize("device", ["guidewire_035_angled", "guidewire_014_j"])
-def test_random_actions_stay_in_lumen(device):
+@pytest.mark.parametrize(
+    "devices",
+    [["guidewire_035_angled"], ["guidewire_014_j"], ["catheter_5fr_cobra", "guidewire_018_j"]],
+)
+def test_random_actions_stay_in_lumen(devices):
     """Random commands in a branching arch phantom: finite, inside (≤ 0.1 mm), bounded."""
     tree, sdf = arch_phantom()
-    sim = RodSimulator([device], sdf, tree.path("aorta"), n_worlds=4)
+    sim = RodSimulator(devices, sdf, tree.path("aorta"), n_worlds=4)
     st = sim.initial_state(inserted_length=40.0)
     rng = np.random.default_rng(0)
-    dev = sim.devices[0]
-    lim = np.array([dev.max_translation_speed, dev.max_rotation_speed])
+    lim = np.array([[d.max_translation_speed, d.max_rotation_speed] for d in sim.devices])
     for k in range(600):
-        u = rng.uniform([-0.6, -1.0], [1.0, 1.0], size=(4, 1, 2)) * lim
+        u = rng.uniform([-0.6, -1.0], [1.0, 1.0], size=(4, len(devices), 2)) * lim
         st = sim.step(st, u, 1 / 15)
         if k % 20 == 0 or k == 599:
             assert np.isfinite(st.positions).all()
