@@ -95,6 +95,8 @@ def _cmd_anatomy_import(args) -> int:
         name=args.name,
         out=args.out,
         overwrite=args.overwrite,
+        surfaces=not args.no_surfaces,
+        tets=[t for t in (args.tets or "").split(",") if t] or None,
     )
     _console().print(f"imported [bold]{anatomy.name}[/bold] to {args.out}")
     return 0
@@ -262,6 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
     a_imp.add_argument("--name")
     a_imp.add_argument("--out", required=True)
     a_imp.add_argument("--overwrite", action="store_true")
+    a_imp.add_argument("--no-surfaces", action="store_true", help="skip meshes/<structure>.vtp")
+    a_imp.add_argument("--tets", help="comma-separated structures to tetrahedralise (pytetwild)")
     a_imp.set_defaults(fn=_cmd_anatomy_import)
 
     dev = sub.add_parser("devices", help="device catalogue").add_subparsers(

@@ -165,6 +165,7 @@ def import_anatomy(
     ct_voxel: float = 1.25,
     sdf_spacing: float = 0.5,
     summary_png: bool = True,
+    surfaces: bool = True,
     tets: list[str] | None = None,
 ) -> Anatomy:
     """Build an :class:`Anatomy` from patient data (see the module notes for the steps).
@@ -199,6 +200,9 @@ def import_anatomy(
         Lumen SDF grid spacing (mm).
     summary_png : bool, default: True
         Render ``summary.png`` into ``out`` (skipped quietly if rendering is unavailable).
+    surfaces : bool, default: True
+        Write a closed surface per structure (``meshes/<name>.vtp``), the lumen surface and
+        the VMTK-style ``centerlines.vtp`` into ``out``.
     tets : list of str, optional
         Structures to mesh into tetrahedra (:func:`organ_tets`, needs pytetwild), written as
         ``meshes/<name>.tets.vtu`` into ``out``; a missing pytetwild is noted in ``meta``.
@@ -259,7 +263,12 @@ def import_anatomy(
         if out is not None:
             tick("saving")
             save_atomic(
-                anatomy, out, overwrite=overwrite, summary_png=summary_png, extra=tet_meshes
+                anatomy,
+                out,
+                overwrite=overwrite,
+                summary_png=summary_png,
+                extra=tet_meshes,
+                surfaces=surfaces,
             )
     return anatomy
 
@@ -496,6 +505,7 @@ def save_atomic(
     overwrite: bool = False,
     summary_png: bool = True,
     extra: dict | None = None,
+    surfaces: bool = False,
 ) -> Path:
     """Write the anatomy folder plus extras (markups, summary) and rename it into place.
 
@@ -514,6 +524,10 @@ def save_atomic(
         if anatomy.targets:
             write_markups(tmp / "targets.mrk.json", points=anatomy.targets, name="targets")
         _write_summary(anatomy, tmp, png=summary_png)
+        if surfaces:
+            from ._surfaces import save_surfaces
+
+            save_surfaces(anatomy, tmp)
         if extra:
             (tmp / "meshes").mkdir(exist_ok=True)
             for n, grid in extra.items():
