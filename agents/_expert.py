@@ -1,13 +1,22 @@
-"""The expert: a privileged, model-predictive controller that follows the centerline path.
+"""The expert: a privileged, scripted interventionalist that follows the centerline path.
 
-It reads the true device state and the vessel tree (not the images). Every ``replan_every``
-control steps it copies the world's device state into a small batched copy of the physics, tries
-a handful of manoeuvres at once (push while rotating left/right/not at all, pull back while
-rotating) for a short horizon, and keeps the one that brings the lead tip closest to the target
-*along the vessel tree* (geodesic distance, so entering a wrong branch or overshooting a branch
-point scores badly by construction), with a penalty on wall force. When no manoeuvre makes
-progress for a while it backs out a little and turns the tip a quarter turn. In a coaxial pair
-the catheter follows a fixed distance behind the wire. Distances mm, angles rad, frame LPS.
+It reads the true device state and the vessel tree (not the images) and drives the lead device
+with the manoeuvres a clinician uses with an angled wire, chosen by a small phase machine that
+locates the tip on the vessel tree (branch and arc length):
+
+- *travel*: advance with the angled tip pointing along the path (a look-ahead point); while
+  passing the ostium of a branch that is not on the path, turn the tip away from it;
+- *enter*: a few mm before the branch point of the next branch on the path, turn the tip toward
+  the branch and advance slowly;
+- *overshoot*: the tip went past that branch point: pull back slowly with the tip turned toward
+  the branch so that it drops into the ostium;
+- *retract*: the tip entered a wrong branch: pull back, turning the tip away, until the tip is
+  back on the path before that branch point.
+
+Rotation is closed-loop on the tip's bend direction (the distal tangent's component across the
+shaft), so torque lag and whip are corrected step by step. Pushing slows down when the wall force
+rises (the speed is a fraction of the device's maximum). In a coaxial pair the outer catheter
+follows a fixed distance behind the wire. Distances mm, angles rad, frame LPS, forces N.
 """
 
 from __future__ import annotations
@@ -22,42 +31,175 @@ __all__ = ["ExpertAgent", "ExpertConfig"]
 
 @dataclass(frozen=True)
 class ExpertConfig:
-    """Tuning of the expert (fractions of the device's max speeds; mm; N; control steps).
+    """Tuning of the expert.
 
-    ``candidates`` are (translation, rotation) pairs for the lead device, tried in parallel.
+    Speeds are fractions of the device's maximum translation speed; lengths mm; forces N;
+    angles rad.
     """
 
-    candidates: tuple[tuple[float, float], ...] = (
-        (0.3, 0.0),
-        (0.3, 0.1),
-        (0.3, -0.1),
-        (0.3, 0.25),
-        (0.3, -0.25),
-        (0.1, 0.5),
-        (-0.3, 0.25),
-        (-0.3, -0.25),
-    )
-    horizon: int = 4
-    replan_every: int = 2
-    force_weight_mm_per_n: float = 0.5
-    force_free_n: float = 1.0
-    min_progress_mm: float = 0.5
-    patience: int = 4
-    backout_steps: int = 5
+    push: float = 0.2
+    slow_push: float = 0.12
+    retract: float = -0.3
+    slow_retract: float = -0.1
+    lookahead_mm: float = 12.0
+    approach_mm: float = 25.0
+    overshoot_mm: float = 6.0
+    enter_depth_mm: float = 10.0
+    avoid_window_mm: float = 14.0
+    aim_tolerance_rad: float = 0.5
+    rotate_gain: float = 0.6
+    steer_deadband: float = 0.25
+    max_rotate: float = 0.5
+    force_soft_n: float = 0.8
+    force_hard_n: float = 2.0
+    shaft_back_mm: tuple[float, float] = (8.0, 14.0)
+    retract_clear_mm: float = 8.0
     catheter_lag_mm: float = 25.0
+    max_accel: float = 0.1
+    vary: bool = True
+    patience: int = 60
+    stuck_mm: float = 3.0
+    unstick_steps: int = 12
+    speed_spread: float = 0.15
+    final_slowdown_mm: float = 60.0
+    target_overshoot_mm: float = 3.0
+    target_aim_mm: float = 10.0
+    beyond_target_mm: float = 15.0
+    pullback: float = -0.2
+    backup: float = -0.15
+    backup_mm: float = 3.0
 
 
-def _tile(state, k: int):
-    """The world-0 state repeated ``k`` times along the batch axis."""
-    from dataclasses import fields, replace
+def _signed_angle(a: NDArray, b: NDArray, axis: NDArray) -> float:
+    """Angle (rad) from ``a`` to ``b`` about ``axis`` (right-handed; vectors ⊥ axis)."""
+    return float(np.arctan2(np.dot(np.cross(a, b), axis), np.dot(a, b)))
 
-    return replace(
-        state, **{f.name: np.repeat(getattr(state, f.name)[:1], k, axis=0) for f in fields(state)}
-    )
+
+def _unit(v: NDArray) -> NDArray:
+    n = float(np.linalg.norm(v))
+    return v / n if n > 1e-12 else v * 0.0
+
+
+def _point_back(pts: NDArray, d: float) -> NDArray:
+    """The point ``d`` mm behind the last of the polyline ``pts`` (along the polyline)."""
+    rev = pts[::-1]
+    back = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(rev, axis=0), axis=1))])
+    return np.array([np.interp(d, back, rev[:, j]) for j in range(3)])
+
+
+class _Route:
+    """The vessel tree seen from the path to the target: where branch points lie, which to avoid.
+
+    Every centerline point is a node with its branch and its arc length along that branch (mm).
+    """
+
+    def __init__(self, case) -> None:
+        from scipy.spatial import cKDTree
+
+        tree = case.anatomy.vessel_tree
+        self.tree = tree
+        self.chain: tuple[str, ...] = tuple(case.target_path.branches)
+        self.path = case.target_path.resample(1.0)
+        pts, names, s_local = [], [], []
+        self.arclength: dict[str, NDArray] = {}
+        for b in tree:
+            s = np.concatenate(
+                [[0.0], np.cumsum(np.linalg.norm(np.diff(b.points, axis=0), axis=1))]
+            )
+            self.arclength[b.name] = s
+            pts.append(b.points)
+            names += [b.name] * len(b.points)
+            s_local.append(s)
+        self.points = np.concatenate(pts)
+        self.node_branch = np.array(names)
+        self.node_s = np.concatenate(s_local)
+        self._kd = cKDTree(self.points)
+        # junction arc length on the parent, and the parent's radius there, for every child
+        self.junction: dict[str, float] = {}
+        self.parent_radius: dict[str, float] = {}
+        for b in tree:
+            if b.parent is not None:
+                self.junction[b.name] = float(self.arclength[b.parent][b.parent_index])
+                self.parent_radius[b.name] = float(tree[b.parent].radii[b.parent_index])
+        # the branches leaving each path branch that are not on the path (to be avoided)
+        self.target = np.asarray(case.target, dtype=np.float64)
+        self.path_junction = {
+            c: float(self.path.project(tree[c].points[:1])[0][0]) for c in self.chain[1:]
+        }
+        self.target_s = self.locate(np.asarray(case.target, dtype=np.float64))[1]
+        self.distractors = {
+            name: [c for c in tree.children(name) if c not in self.chain] for name in self.chain
+        }
+
+    def locate(self, p: NDArray) -> tuple[str, float]:
+        """Branch holding ``p`` and the arc length (mm) along it of the nearest centerline point.
+
+        A point near the first centerline points of a branch that still lie inside the parent's
+        lumen (less deep than the parent's radius) belongs to the parent.
+        """
+        i = int(self._kd.query(p)[1])
+        name, s = str(self.node_branch[i]), float(self.node_s[i])
+        while name in self.parent_radius and s < self.parent_radius[name]:
+            name = self.tree[name].parent
+            m = self.node_branch == name
+            j = int(np.argmin(np.linalg.norm(self.points[m] - p, axis=1)))
+            s = float(self.node_s[m][j])
+        return name, s
+
+    def depth(self, branch: str, s: float) -> float:
+        """How far (mm) arc length ``s`` on ``branch`` lies beyond its parent's wall."""
+        return s - self.parent_radius.get(branch, 0.0)
+
+    def point(self, branch: str, s: float) -> NDArray:
+        """The centerline point at arc length ``s`` (clamped) on ``branch``."""
+        b = self.tree[branch]
+        a = self.arclength[branch]
+        s = float(np.clip(s, 0.0, a[-1]))
+        return np.array([np.interp(s, a, b.points[:, j]) for j in range(3)])
+
+    def direction(self, branch: str, s: float, span: float = 6.0) -> NDArray:
+        """Unit centerline direction (distal) on ``branch`` around arc length ``s``."""
+        return _unit(self.point(branch, s + span) - self.point(branch, s))
+
+    def away_from(self, child: str) -> NDArray | None:
+        """Direction across the parent's axis pointing away from ``child``'s ostium (or None
+        when the child leaves nearly straight ahead)."""
+        parent = self.tree[child].parent
+        t = self.direction(parent, self.junction[child] - 3.0)
+        d = self.direction(child, 0.0)
+        side = d - np.dot(d, t) * t
+        if np.linalg.norm(side) < 0.3:
+            return None
+        return -_unit(side)
+
+    def ancestor_on_chain(self, branch: str) -> tuple[str, str]:
+        """(path branch, its child toward ``branch``) for a branch off the path."""
+        line = self.tree.lineage(branch)
+        for k in range(len(line) - 1, -1, -1):
+            if line[k] in self.chain:
+                return line[k], line[k + 1]
+        return self.chain[0], line[0]  # pragma: no cover - the root is always on the chain
+
+    def path_point(self, s: float) -> NDArray:
+        """The path point at path arc length ``s`` (clamped)."""
+        p = self.path
+        s = float(np.clip(s, 0.0, p.length))
+        return np.array([np.interp(s, p.arclength, p.points[:, j]) for j in range(3)])
+
+    def entry_point(self, child: str, depth: float) -> NDArray:
+        """The path point ``depth`` mm beyond the parent's wall in path branch ``child``."""
+        return self.path_point(self.path_junction[child] + self.parent_radius[child] + depth)
+
+    def aim(self, tip: NDArray, branch: str, s: float, ahead: float, depth: float) -> NDArray:
+        """Look-ahead point on the path; just past a branch point, at least its entry point."""
+        sp = float(self.path.project(tip[None])[0][0]) + ahead
+        if branch in self.path_junction and s < self.parent_radius[branch] + depth:
+            sp = max(sp, self.path_junction[branch] + self.parent_radius[branch] + depth)
+        return self.path_point(sp)
 
 
 class ExpertAgent:
-    """Privileged model-predictive path follower for an :class:`InterventionEnv`.
+    """Privileged scripted path follower for an :class:`InterventionEnv`.
 
     Parameters
     ----------
@@ -69,32 +211,46 @@ class ExpertAgent:
     def __init__(self, env, config: ExpertConfig | None = None) -> None:
         self.env = env
         self.cfg = config or ExpertConfig()
-        self._planner = None
-        self._planner_for = None
+        self._route: _Route | None = None
+        self._route_for = None
         self.reset()
 
     def reset(self) -> None:
         """Forget the manoeuvre in progress (call after env.reset)."""
-        self._plan: list[NDArray] = []
-        self._no_progress = 0
-        self._backout = 0
-        self._turn = 1.0
+        self._retract_from: str | None = None
+        self._trans = 0.0
+        self._final_mode = "advance"
+        self._backup_from: str | None = None
+        self.phase = "travel"
+        self._rng: np.random.Generator | None = None
+        self._anchor: NDArray | None = None
+        self._still = 0
+        self._unstick = 0
+        self._unstick_turn = 0.0
+        self._speed = 1.0
+        self._roll_left = 0.0
 
-    def _planner_sim(self, env):
-        from igtwin.sim import RodSimulator
+    # ------------------------------------------------------------------ helpers
+    def _start_episode(self, env) -> None:
+        """Draw this episode's style (initial roll, speed) from the env's seeded generator.
 
-        rods = env.world.rods
-        if self._planner_for is not rods:
-            self._planner = RodSimulator(
-                rods.devices,
-                rods.sdf,
-                rods.insertion,
-                n_worlds=len(self.cfg.candidates),
-                substeps=rods.substeps,
-                max_inserted_length=rods.max_inserted_length,
-            )
-            self._planner_for = rods
-        return self._planner
+        The generator's state is read, not advanced, so the env's own draws are unchanged and
+        the same ``reset(seed=...)`` gives the same episode.
+        """
+        cfg = self.cfg
+        import zlib
+
+        state = env.np_random.bit_generator.state
+        self._rng = np.random.default_rng(zlib.crc32(repr(state).encode()))
+        if cfg.vary:
+            self._roll_left = float(self._rng.uniform(-np.pi, np.pi))
+            self._speed = float(self._rng.uniform(1.0 - cfg.speed_spread, 1.0 + cfg.speed_spread))
+
+    def _get_route(self, env) -> _Route:
+        if self._route_for is not env.case:
+            self._route = _Route(env.case)
+            self._route_for = env.case
+        return self._route  # type: ignore[return-value]
 
     def _catheter_command(self, env) -> float:
         dt = env.scenario.dt
@@ -103,54 +259,172 @@ class ExpertAgent:
         vmax_c = env.case.devices[0].max_translation_speed
         return float(np.clip(gap / (vmax_c * dt), -1.0, 1.0))
 
-    def _full_action(self, env, lead_action: NDArray) -> NDArray[np.float32]:
+    def _full_action(self, env, lead: tuple[float, float]) -> NDArray[np.float32]:
         D = len(env.case.devices)
         action = np.zeros(env.action_space.shape, np.float32)
-        action[2 * (D - 1) : 2 * D] = lead_action
+        action[2 * (D - 1) : 2 * D] = lead
         if D == 2:
             action[0] = self._catheter_command(env)
         return np.clip(action, -1.0, 1.0)
 
-    def _replan(self, env) -> list[NDArray]:
+    def _rotation(
+        self, env, bend: NDArray, shaft: NDArray, want: NDArray | None
+    ) -> tuple[float, float]:
+        """(rotation command, aiming error in rad) that turns the bend toward ``want``.
+
+        Only the part of ``want`` across the shaft can be steered; when ``want`` lies nearly
+        along the shaft the bend's direction does not matter and the tip is not turned.
+        """
+        if want is None or np.linalg.norm(bend) < 1e-3:
+            return 0.0, 0.0
+        want = _unit(want)
+        w = want - np.dot(want, shaft) * shaft
+        frac = float(np.linalg.norm(w))
+        if frac < self.cfg.steer_deadband:
+            return 0.0, 0.0
+        err = _signed_angle(bend, w, shaft)
+        dev = env.case.devices[-1]
+        per_step = dev.max_rotation_speed * env.scenario.dt  # rad per step at full speed
+        gain = self.cfg.rotate_gain * min(1.0, frac / (2.0 * self.cfg.steer_deadband))
+        cmd = float(np.clip(gain * err / per_step, -self.cfg.max_rotate, self.cfg.max_rotate))
+        return cmd, abs(err) * min(1.0, frac / (2.0 * self.cfg.steer_deadband))
+
+    # ------------------------------------------------------------------ policy
+    def _tip_frame(self, env):
+        """(tip, shaft direction, bend vector, max wall force) of the lead device."""
+        rod = env.world.state.rod
+        lead = rod.positions.shape[1] - 1
+        pts = rod.positions[0, lead][rod.node_mask[0, lead]]
+        tip = np.asarray(rod.tip_position[0, lead], dtype=np.float64)
+        tdir = np.asarray(rod.tip_direction[0, lead], dtype=np.float64)
+        b0, b1 = self.cfg.shaft_back_mm
+        shaft = _unit(_point_back(pts, b0) - _point_back(pts, b1))
+        bend = tdir - np.dot(tdir, shaft) * shaft
+        return tip, shaft, bend, float(np.max(rod.contact_force[0]))
+
+    def _decide(self, route: _Route, tip: NDArray, branch: str, s: float):
+        """(phase, wanted bend direction or None, translation) for the tip at ``s`` on ``branch``."""
         cfg = self.cfg
-        sim = self._planner_sim(env)
-        dt = env.scenario.dt
-        K = len(cfg.candidates)
-        D = len(env.case.devices)
-        cand = np.asarray(cfg.candidates, dtype=np.float64)
-        vmax = np.array([d.max_translation_speed for d in env.case.devices])
-        wmax = np.array([d.max_rotation_speed for d in env.case.devices])
-        commands = np.zeros((K, D, 2))
-        commands[:, -1, 0] = cand[:, 0] * vmax[-1]
-        commands[:, -1, 1] = cand[:, 1] * wmax[-1]
-        if D == 2:  # the catheter follows as it would in the env
-            commands[:, 0, 0] = self._catheter_command(env) * vmax[0]
-        state = _tile(env.world.state.rod, K)
-        now = float(env.case.geodesic.distance(state.tip_position[0, -1][None])[0])
-        fmax = np.zeros(K)
-        for _ in range(cfg.horizon):
-            state = sim.step(state, commands, dt)
-            fmax = np.maximum(fmax, state.contact_force.reshape(K, -1).max(axis=1))
-        geo = env.case.geodesic.distance(state.tip_position[:, -1])
-        fine = np.isfinite(state.tip_position).all(axis=(1, 2))
-        cost = geo + cfg.force_weight_mm_per_n * np.maximum(fmax - cfg.force_free_n, 0.0)
-        cost = np.where(fine, cost, np.inf)
-        best = int(np.argmin(cost))
-        if now - geo[best] < cfg.min_progress_mm:
-            self._no_progress += 1
+        avoid = None
+        for d in route.distractors[branch]:
+            j, r = route.junction[d], route.tree[d].radii[0]
+            if j - r - cfg.avoid_window_mm <= s <= j + r + 2.0:
+                avoid = route.away_from(d)
+        k = route.chain.index(branch)
+        if k == len(route.chain) - 1:
+            return self._final(route, tip, branch, s, avoid)
+        nxt = route.chain[k + 1]
+        J = route.junction[nxt]
+        start = J - cfg.approach_mm
+        for d in route.distractors[branch]:
+            jd = route.junction[d]
+            if jd < J:
+                start = max(start, jd + route.tree[d].radii[0] + 2.0)
+        entry = route.entry_point(nxt, cfg.enter_depth_mm) - tip
+        if s < start:
+            if avoid is not None:
+                want = avoid
+            else:
+                want = route.aim(tip, branch, s, cfg.lookahead_mm, cfg.enter_depth_mm) - tip
+            return "travel", want, cfg.push
+        if self._backup_from == nxt and s < J - cfg.backup_mm:
+            self._backup_from = None
+        if s > J + cfg.overshoot_mm:
+            self._backup_from = nxt
+        if self._backup_from == nxt:  # past the branch point: pull back with the tip toward it
+            return "overshoot", entry, cfg.backup
+        return "enter", entry, cfg.slow_push
+
+    def _final(self, route: _Route, tip: NDArray, branch: str, s: float, avoid):
+        """In the target's branch: go a little beyond the target, then pull back through it.
+
+        Pushed in, the wire keeps slack in the arch and its tip rides the wall; pulled back
+        once it lies taut, the tip comes back along the lumen and crosses the target.
+        """
+        cfg = self.cfg
+        end = route.arclength[branch][-1]
+        beyond = min(route.target_s + cfg.beyond_target_mm, end - 2.0)
+        for d in route.distractors[branch]:
+            if route.junction[d] > route.target_s:
+                beyond = min(beyond, route.junction[d] - route.tree[d].radii[0] - 1.0)
+        beyond = max(beyond, route.target_s + 2.0)
+        if self._final_mode == "advance" and s >= beyond:
+            self._final_mode = "pullback"
+        elif self._final_mode == "pullback" and s < route.target_s - cfg.target_aim_mm:
+            self._final_mode = "advance"
+        if self._final_mode == "pullback":
+            want = route.point(branch, s) - tip  # bend toward the lumen centre
+            if np.linalg.norm(want) < 1.0:
+                want = None
+            return "pullback", want, cfg.pullback
+        if avoid is not None:
+            want = avoid
         else:
-            self._no_progress = 0
-        if self._no_progress >= cfg.patience:  # stuck: back out and turn a quarter turn
-            self._no_progress = 0
-            self._turn = -self._turn
-            turn = self._turn * (np.pi / 2) / (wmax[-1] * dt * cfg.backout_steps)
-            back = np.array([-0.3, float(np.clip(turn, -1, 1))])
-            return [back] * cfg.backout_steps
-        return [cand[best]] * cfg.replan_every
+            want = route.aim(tip, branch, s, cfg.lookahead_mm, cfg.enter_depth_mm) - tip
+            if s > route.target_s - cfg.lookahead_mm:
+                want = route.point(branch, s + cfg.lookahead_mm) - tip
+        speed = float(np.clip((beyond - s) / cfg.final_slowdown_mm, cfg.slow_push, cfg.push))
+        return "final", want, speed
 
     def act(self, observation=None) -> NDArray[np.float32]:
         """The next normalised action for the env's action space."""
         env = self.env.unwrapped
-        if not self._plan:
-            self._plan = self._replan(env)
-        return self._full_action(env, self._plan.pop(0))
+        cfg = self.cfg
+        route = self._get_route(env)
+        if self._rng is None:
+            self._start_episode(env)
+        tip, shaft, bend, force = self._tip_frame(env)
+        branch, s = route.locate(tip)
+        if branch not in route.chain and self._retract_from is None:
+            self._retract_from = route.ancestor_on_chain(branch)[1]
+        if self._retract_from is not None:
+            child = self._retract_from
+            host = route.tree[child].parent
+            back_on_path = branch in route.chain and (
+                branch != host or s < route.junction[child] - cfg.retract_clear_mm
+            )
+            if back_on_path:
+                self._retract_from = None
+        if self._anchor is None or np.linalg.norm(tip - self._anchor) > cfg.stuck_mm:
+            self._anchor, self._still = tip.copy(), 0
+        else:
+            self._still += 1
+        if self._still > cfg.patience and self._unstick == 0:
+            self._unstick = cfg.unstick_steps  # the tip has not moved for a while: back off
+            self._still = 0
+            self._unstick_turn = float(self._rng.choice([-1.0, 1.0]) * self._rng.uniform(0.1, 0.25))
+        if self._unstick > 0:
+            self._unstick -= 1
+            self.phase = "unstick"
+            self._final_mode = "advance"
+            self._backup_from = None
+            trans = float(
+                np.clip(cfg.retract, self._trans - cfg.max_accel, self._trans + cfg.max_accel)
+            )
+            self._trans = trans
+            return self._full_action(env, (trans, self._unstick_turn))
+        if self._retract_from is not None:
+            self.phase = "retract"
+            want = route.away_from(self._retract_from)
+            trans = cfg.retract
+        else:
+            self.phase, want, trans = self._decide(route, tip, branch, s)
+        rot, err = self._rotation(env, bend, shaft, want)
+        if self._roll_left and self.phase == "travel":  # the episode's initial roll
+            per_step = env.case.devices[-1].max_rotation_speed * env.scenario.dt
+            step = float(
+                np.clip(self._roll_left, -cfg.max_rotate * per_step, cfg.max_rotate * per_step)
+            )
+            self._roll_left -= step
+            rot = step / per_step
+        if trans > 0:
+            trans *= self._speed
+            if err > cfg.aim_tolerance_rad:
+                trans = min(trans, 0.03)
+            if force > cfg.force_hard_n:
+                trans = -0.05
+            elif force > cfg.force_soft_n:
+                trans = min(trans, cfg.slow_push * 0.5)
+        trans = float(np.clip(trans, self._trans - cfg.max_accel, self._trans + cfg.max_accel))
+        self._trans = trans
+        return self._full_action(env, (trans, rot))
