@@ -75,18 +75,30 @@ def main() -> None:
         venv = InterventionVectorEnv(args.scenario, num_envs=B)
         venv.reset(seed=0)
         venv.action_space.seed(0)
+        for _ in range(3):  # warm-up (compilation, caches)
+            venv.step(venv.action_space.sample())
         r = _rate(lambda v=venv: v.step(v.action_space.sample()), max(n // 10, 10))
         rows.append((f"native batched B={B} (world-steps/s)", r * B))
 
     ncpu = os.cpu_count() or 2
-    for kind, cls in (("sync", gym.vector.SyncVectorEnv), ("async", gym.vector.AsyncVectorEnv)):
-        venv = cls([lambda: InterventionEnv(args.scenario, record=False) for _ in range(ncpu)])
+    fns = [lambda: InterventionEnv(args.scenario, record=False) for _ in range(ncpu)]
+    # numba's thread pool is not fork-safe: worker processes are spawned, not forked
+    for kind, venv in (
+        ("sync", gym.vector.SyncVectorEnv(fns)),
+        ("async", gym.vector.AsyncVectorEnv(fns, context="spawn")),
+    ):
         venv.reset(seed=0)
         venv.action_space.seed(0)
+        for _ in range(5):  # warm-up: spawned workers compile/load the kernels on first use
+            venv.step(venv.action_space.sample())
         r = _rate(lambda v=venv: v.step(v.action_space.sample()), max(n // 4, 10))
         rows.append((f"gymnasium {kind} vector x{ncpu} (env-steps/s)", r * ncpu))
         venv.close()
 
+    _print(rows)
+
+
+def _print(rows) -> None:
     print(f"{'measure':<48} {'value':>12}")
     for name, value in rows:
         print(f"{name:<48} {value:>12,.0f}")

@@ -141,6 +141,8 @@ class World:
         self.contrast = [None] * n_worlds
         self._dsa_ml = np.zeros(n_worlds)
         self.state: WorldState | None = None
+        #: noise source of frames rendered without an explicit ``rng`` (reseeded by reset(seed))
+        self.rng = np.random.default_rng(0)
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -180,8 +182,14 @@ class World:
         *,
         inserted_mm: float,
         world_mask: NDArray[np.bool_] | None = None,
+        seed: int | None = None,
     ) -> WorldState:
-        """Start (or restart the masked) worlds with ``inserted_mm`` of each device inserted."""
+        """Start (or restart the masked) worlds with ``inserted_mm`` of each device inserted.
+
+        ``seed`` reseeds :attr:`rng`, the noise source of frames rendered without an ``rng``.
+        """
+        if seed is not None:
+            self.rng = np.random.default_rng(seed)
         B = self.n_worlds
         mask = np.ones(B, bool) if world_mask is None else np.asarray(world_mask, bool)
         if self.state is None:
@@ -312,7 +320,7 @@ class World:
         from ._dose import XRayProtocol
 
         protocol = XRayProtocol.preset("dsa")
-        rng = rng if rng is not None else np.random.default_rng(0)
+        rng = self.rng if rng is None else rng
         tree = self.anatomy.vessel_tree
         agent = ContrastAgent(tree, inflow="root_end")
         at = tree[tree.root].points[-1] if at is None else np.asarray(at, dtype=np.float64)
@@ -344,6 +352,6 @@ class World:
             self.protocol,
             devices=self.device_geometry(b),
             contrast=self.contrast[b],
-            rng=rng,
+            rng=self.rng if rng is None else rng,
             ground_truth=ground_truth,
         )
