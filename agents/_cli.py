@@ -46,10 +46,11 @@ def _cmd_anatomy_list(args) -> int:
     return 0
 
 
-def _write_anatomy_outputs(anatomy, out: Path) -> None:
+def _print_summary(anatomy) -> None:
+    """A table of structures (label, material, volume) and branches (length, radius)."""
     from rich.table import Table
 
-    from igtwin.anatomies import anatomy_summary, plot_anatomy
+    from igtwin.anatomies import anatomy_summary
 
     rows = anatomy_summary(anatomy)
     if rows:
@@ -59,6 +60,12 @@ def _write_anatomy_outputs(anatomy, out: Path) -> None:
         for row in rows:
             table.add_row(*[f"{v:.1f}" if isinstance(v, float) else str(v) for v in row.values()])
         _console().print(table)
+
+
+def _write_anatomy_outputs(anatomy, out: Path) -> None:
+    from igtwin.anatomies import plot_anatomy
+
+    _print_summary(anatomy)
     try:
         plot_anatomy(anatomy, path=out / "summary.png")
         _console().print(f"picture: {out / 'summary.png'}")
@@ -99,6 +106,9 @@ def _cmd_anatomy_import(args) -> int:
         tets=[t for t in (args.tets or "").split(",") if t] or None,
     )
     _console().print(f"imported [bold]{anatomy.name}[/bold] to {args.out}")
+    _print_summary(anatomy)
+    if (Path(args.out) / "summary.png").is_file():
+        _console().print(f"picture: {Path(args.out) / 'summary.png'}")
     return 0
 
 

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from igtwin.agents._cli import main
 
 
@@ -78,3 +80,30 @@ def test_anatomy_generate_bad_arguments_exit_2(capsys):
     assert "IV" in capsys.readouterr().err
     assert main(["anatomy", "generate", "kidney"]) == 2
     assert "kidney" in capsys.readouterr().err
+
+
+def test_anatomy_import_from_a_lumen_mesh(tmp_path, capsys):
+    import numpy as np
+    import pyvista as pv
+
+    tube = pv.Cylinder(direction=(0, 0, 1), radius=6.0, height=120.0, resolution=64, capping=True)
+    stl = tmp_path / "aorta.stl"
+    tube.triangulate().save(stl)
+    out = tmp_path / "p001"
+    assert main(["anatomy", "import", "--mesh", str(stl), "--out", str(out), "--no-surfaces"]) == 0
+    printed = capsys.readouterr().out
+    assert "imported" in printed and "branch" in printed
+    from igtwin.anatomies import Anatomy
+
+    anatomy = Anatomy.load(out)
+    path = anatomy.vessel_tree.path(anatomy.vessel_tree.root)
+    assert np.median(path.radii) == pytest.approx(6.0, rel=0.1)
+    assert anatomy.lumen_sdf(np.array([[0.0, 0.0, 0.0]]))[0] < -5.0
+    # a broken mesh is refused by name and leaves nothing behind
+    broken = tmp_path / "open.stl"  # a tube with open ends
+    pv.Tube(pointa=(0, 0, -60), pointb=(0, 0, 60), radius=6.0, n_sides=48).triangulate().save(
+        broken
+    )
+    assert main(["anatomy", "import", "--mesh", str(broken), "--out", str(tmp_path / "bad")]) == 2
+    assert "not watertight" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
