@@ -46,6 +46,9 @@ class ExpertConfig:
     overshoot_mm: float = 6.0
     enter_depth_mm: float = 10.0
     avoid_window_mm: float = 14.0
+    avoid_weight: float = 2.0
+    avoid_push: float = 0.2
+    retry_turns: tuple[float, ...] = (0.0, 1.2, -1.2, 0.6, -0.6)
     aim_tolerance_rad: float = 0.5
     rotate_gain: float = 0.6
     steer_deadband: float = 0.25
@@ -55,6 +58,7 @@ class ExpertConfig:
     shaft_back_mm: tuple[float, float] = (8.0, 14.0)
     retract_clear_mm: float = 8.0
     catheter_lag_mm: float = 25.0
+    catheter_corotate: bool = False
     max_accel: float = 0.1
     vary: bool = True
     patience: int = 60
@@ -161,16 +165,17 @@ class _Route:
         """Unit centerline direction (distal) on ``branch`` around arc length ``s``."""
         return _unit(self.point(branch, s + span) - self.point(branch, s))
 
-    def away_from(self, child: str) -> NDArray | None:
+    def away_from(self, child: str, turn: float = 0.0) -> NDArray | None:
         """Direction across the parent's axis pointing away from ``child``'s ostium (or None
-        when the child leaves nearly straight ahead)."""
+        when the child leaves nearly straight ahead), turned by ``turn`` rad about that axis."""
         parent = self.tree[child].parent
         t = self.direction(parent, self.junction[child] - 3.0)
         d = self.direction(child, 0.0)
         side = d - np.dot(d, t) * t
         if np.linalg.norm(side) < 0.3:
             return None
-        return -_unit(side)
+        a = -_unit(side)
+        return np.cos(turn) * a + np.sin(turn) * np.cross(t, a)
 
     def ancestor_on_chain(self, branch: str) -> tuple[str, str]:
         """(path branch, its child toward ``branch``) for a branch off the path."""
@@ -224,6 +229,7 @@ class ExpertAgent:
         self.phase = "travel"
         self._rng: np.random.Generator | None = None
         self._anchor: NDArray | None = None
+        self._attempts: dict[str, int] = {}
         self._still = 0
         self._unstick = 0
         self._unstick_turn = 0.0
@@ -265,6 +271,9 @@ class ExpertAgent:
         action[2 * (D - 1) : 2 * D] = lead
         if D == 2:
             action[0] = self._catheter_command(env)
+            if self.cfg.catheter_corotate:  # turn the catheter's curve with the wire's
+                w = env.case.devices
+                action[1] = lead[1] * w[1].max_rotation_speed / w[0].max_rotation_speed
         return np.clip(action, -1.0, 1.0)
 
     def _rotation(
@@ -309,7 +318,8 @@ class ExpertAgent:
         for d in route.distractors[branch]:
             j, r = route.junction[d], route.tree[d].radii[0]
             if j - r - cfg.avoid_window_mm <= s <= j + r + 2.0:
-                avoid = route.away_from(d)
+                turns = cfg.retry_turns
+                avoid = route.away_from(d, turns[self._attempts.get(d, 0) % len(turns)])
         k = route.chain.index(branch)
         if k == len(route.chain) - 1:
             return self._final(route, tip, branch, s, avoid)
@@ -322,10 +332,9 @@ class ExpertAgent:
                 start = max(start, jd + route.tree[d].radii[0] + 2.0)
         entry = route.entry_point(nxt, cfg.enter_depth_mm) - tip
         if s < start:
-            if avoid is not None:
-                want = avoid
-            else:
-                want = route.aim(tip, branch, s, cfg.lookahead_mm, cfg.enter_depth_mm) - tip
+            want = _unit(route.aim(tip, branch, s, cfg.lookahead_mm, cfg.enter_depth_mm) - tip)
+            if avoid is not None:  # still along the path when jammed against the ostium's rim
+                return "travel", want + cfg.avoid_weight * avoid, cfg.avoid_push
             return "travel", want, cfg.push
         if self._backup_from == nxt and s < J - cfg.backup_mm:
             self._backup_from = None
@@ -357,12 +366,11 @@ class ExpertAgent:
             if np.linalg.norm(want) < 1.0:
                 want = None
             return "pullback", want, cfg.pullback
+        want = route.aim(tip, branch, s, cfg.lookahead_mm, cfg.enter_depth_mm) - tip
+        if s > route.target_s - cfg.lookahead_mm:
+            want = route.point(branch, s + cfg.lookahead_mm) - tip
         if avoid is not None:
-            want = avoid
-        else:
-            want = route.aim(tip, branch, s, cfg.lookahead_mm, cfg.enter_depth_mm) - tip
-            if s > route.target_s - cfg.lookahead_mm:
-                want = route.point(branch, s + cfg.lookahead_mm) - tip
+            want = _unit(want) + cfg.avoid_weight * avoid
         speed = float(np.clip((beyond - s) / cfg.final_slowdown_mm, cfg.slow_push, cfg.push))
         return "final", want, speed
 
@@ -377,6 +385,8 @@ class ExpertAgent:
         branch, s = route.locate(tip)
         if branch not in route.chain and self._retract_from is None:
             self._retract_from = route.ancestor_on_chain(branch)[1]
+            d = self._retract_from  # next pass: try another side of that ostium
+            self._attempts[d] = self._attempts.get(d, 0) + 1
         if self._retract_from is not None:
             child = self._retract_from
             host = route.tree[child].parent
