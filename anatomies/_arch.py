@@ -37,7 +37,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._anatomy import Anatomy
-from ._sdf import SDFGrid
+from ._sdf import SDFGrid, tube_sdf
 from ._structures import label_of
 from ._thorax import (
     ThoraxLayout,
@@ -486,25 +486,7 @@ def _landmarks_targets(tree: VesselTree):
 
 
 def _lumen_sdf(lines, radii, *, spacing: float, margin: float = 5.0) -> SDFGrid:
-    pts = np.concatenate(lines)
-    rmax = max(float(r.max()) for r in radii)
-    lo = pts.min(0) - rmax - margin
-    hi = pts.max(0) + rmax + margin
-    shape = tuple(int(s) for s in np.ceil((hi - lo) / spacing).astype(int) + 1)
-    reach = rmax + margin + 2 * spacing
-    values = np.full(shape, reach, np.float32)
-    capsule_sdf_on_grid(
-        lines,
-        radii,
-        origin=lo,
-        step=np.full(3, spacing),
-        shape=shape,
-        margin=margin + 2 * spacing,
-        out=values,
-    )
-    np.minimum(values, reach, out=values)
-    return SDFGrid(values=values, origin=lo, spacing=float(spacing), outside_value=float(reach))
-
+    return tube_sdf(lines, radii, spacing=spacing, margin=margin)
 
 def _layout_for_arch(layout: ThoraxLayout, tree: VesselTree) -> ThoraxLayout:
     """Place the heart under the aortic root (base → apex pointing left, anterior, inferior)."""

@@ -185,19 +185,7 @@ def _tube_sdf_reference(
     spacing: float = 0.5,
     margin: float = 5.0,
 ) -> SDFGrid:
-    """Plain numpy oracle of :func:`tube_sdf` (slow: for tests on small phantoms).
-
-    Parameters
-    ----------
-    centerlines : list of ndarray, each (N_b, 3)
-        Polylines in LPS mm.
-    radii : list of ndarray, each (N_b,)
-        Lumen radius (mm) at each polyline point.
-    spacing : float, default: 0.5
-        Grid spacing (mm).
-    margin : float, default: 5.0
-        Padding (mm) added around the tubes' bounding box.
-    """
+    """Plain numpy oracle of :func:`tube_sdf`, same arguments (slow: small phantoms only)."""
     lines, rads = _validated(centerlines, radii)
     a_list, b_list, ra_list, rb_list = [], [], [], []
     for pts, rad in zip(lines, rads, strict=True):
