@@ -343,6 +343,7 @@ class InterventionEnv(gym.Env):
             dap_gycm2=float(w.dap_gycm2[0]),
             contrast_ml=float(w.contrast_ml[0]),
             n_pulses=int(w.n_pulses[0]),
+            positions=np.asarray(rod.positions[0, -1], dtype=np.float64),
         )
         for ev in w.events[0]:
             self.recorder.record_event("irradiation", float(w.t[0]), _event_dict(ev))

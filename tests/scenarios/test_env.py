@@ -76,8 +76,11 @@ def test_expert_reaches_the_target_and_the_log_replays_exactly():
     assert info["distance_mm"] <= 5.0
     assert info["ka_r_mgy"] > 0 and info["dap_gycm2"] > 0  # every pulse is dosed
     log = env.unwrapped.finish_episode(terminated=term, truncated=trunc, reason=info["reason"])
+    assert log.positions.shape[0] == log.tip.shape[0]  # the device shape at every step
+    assert len(log.events_of("irradiation")) == log.n_pulses[-1]
     again = replay_episode(log)
     np.testing.assert_array_equal(again.tip, log.tip)
+    np.testing.assert_array_equal(again.positions, log.positions)
     np.testing.assert_array_equal(again.ka_r_mgy, log.ka_r_mgy)
 
 
