@@ -52,6 +52,7 @@ class ExpertConfig:
     aim_tolerance_rad: float = 0.5
     rotate_gain: float = 0.6
     steer_deadband: float = 0.25
+    flip_rad: float = 2.4
     max_rotate: float = 0.5
     force_soft_n: float = 0.8
     force_hard_n: float = 2.0
@@ -230,6 +231,7 @@ class ExpertAgent:
         self._rng: np.random.Generator | None = None
         self._anchor: NDArray | None = None
         self._attempts: dict[str, int] = {}
+        self._rot_sign = 1.0
         self._still = 0
         self._unstick = 0
         self._unstick_turn = 0.0
@@ -292,6 +294,9 @@ class ExpertAgent:
         if frac < self.cfg.steer_deadband:
             return 0.0, 0.0
         err = _signed_angle(bend, w, shaft)
+        if abs(err) > self.cfg.flip_rad and err * self._rot_sign < 0:
+            err = -err  # nearly opposite: keep turning the same way instead of dithering
+        self._rot_sign = 1.0 if err >= 0 else -1.0
         dev = env.case.devices[-1]
         per_step = dev.max_rotation_speed * env.scenario.dt  # rad per step at full speed
         gain = self.cfg.rotate_gain * min(1.0, frac / (2.0 * self.cfg.steer_deadband))
