@@ -48,6 +48,7 @@ class ExpertConfig:
     avoid_window_mm: float = 14.0
     avoid_weight: float = 2.0
     avoid_push: float = 0.2
+    avoid_spin: float = 0.0
     retry_turns: tuple[float, ...] = (0.0, 1.2, -1.2, 0.6, -0.6)
     aim_tolerance_rad: float = 0.5
     rotate_gain: float = 0.6
@@ -339,6 +340,8 @@ class ExpertAgent:
         if s < start:
             want = _unit(route.aim(tip, branch, s, cfg.lookahead_mm, cfg.enter_depth_mm) - tip)
             if avoid is not None:  # still along the path when jammed against the ostium's rim
+                if cfg.avoid_spin:
+                    return "spin", None, cfg.avoid_push
                 return "travel", want + cfg.avoid_weight * avoid, cfg.avoid_push
             return "travel", want, cfg.push
         if self._backup_from == nxt and s < J - cfg.backup_mm:
@@ -425,6 +428,8 @@ class ExpertAgent:
         else:
             self.phase, want, trans = self._decide(route, tip, branch, s)
         rot, err = self._rotation(env, bend, shaft, want)
+        if self.phase == "spin":
+            rot = cfg.avoid_spin
         if self._roll_left and self.phase == "travel":  # the episode's initial roll
             per_step = env.case.devices[-1].max_rotation_speed * env.scenario.dt
             step = float(
