@@ -488,6 +488,7 @@ def _landmarks_targets(tree: VesselTree):
 def _lumen_sdf(lines, radii, *, spacing: float, margin: float = 5.0) -> SDFGrid:
     return tube_sdf(lines, radii, spacing=spacing, margin=margin)
 
+
 def _layout_for_arch(layout: ThoraxLayout, tree: VesselTree) -> ThoraxLayout:
     """Place the heart under the aortic root (base → apex pointing left, anterior, inferior)."""
     from dataclasses import replace
