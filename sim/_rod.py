@@ -59,7 +59,8 @@ class RodState:
     contact_force : ndarray, (B, D, N)
         Wall normal force on each node (N).
     proximal_force : ndarray, (B, D)
-        Axial force (N) the operator applies at the access (positive = pushing).
+        Axial force (N) the operator applies at the access (positive = pushing), at most
+        ``max_proximal_force`` in magnitude: beyond it the grip slips and the feed stops.
     proximal_torque : ndarray, (B, D)
         Axial torque (N·mm) the operator applies at the access.
     tip_position : ndarray, (B, D, 3)
@@ -465,6 +466,9 @@ class RodSimulator:
             self.sdf.outside_value, fp, tp, nfirst,
         )  # fmt: skip
         st.positions, st.twist, st.inserted_length, st.rotation = xs, th, lin, phi
+        # the grip transmits at most ±max_proximal_force: beyond it the device slips in the
+        # operator's hand (the feed stops), so that is the force the operator feels
+        np.clip(fp, -self.max_proximal_force, self.max_proximal_force, out=fp)
         st.contact_force, st.proximal_force, st.proximal_torque = cf, fp, tp
         # inserted = beyond the access point (a wire inside the catheter counts as inserted)
         sigma = np.arange(n)[None, None, :] * self.node_spacing - ((n - 1) * self.node_spacing

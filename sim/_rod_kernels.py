@@ -38,7 +38,8 @@ __all__ = [
 _P = 6  # half bandwidth of the position Hessian: stretch blocks reach dof offset 5, bending 6
 _EPS_V = 1.0  # mm/s, regularisation speed of Coulomb friction
 _MAX_STEP = 1.0  # mm, largest node move per Gauss-Newton iteration (damping)
-_TOL_STEP = 0.1  # mm: more iterations (up to 3x the minimum) while a node still moves more
+_TOL_STEP = 0.1  # mm: iterate on (up to _MAX_ITER_FACTOR x) while a node moves more
+_MAX_ITER_FACTOR = 8  # unconverged substeps (jammed, buckled wires) get up to 8x the minimum
 
 
 @nb.njit(cache=True, error_model="numpy")
@@ -428,7 +429,7 @@ def rod_substep(
     il3 = 1.0 / (l * l * l)
     ih = 1.0 / h
     nv = np.zeros(3)
-    for _it in range(3 * n_newton):
+    for _it in range(_MAX_ITER_FACTOR * n_newton):
         hb[:nd, :] = 0.0
         g[:nd] = 0.0
         _elastic_grad(x, rv, ei, ks, l, ib, grad)
@@ -615,7 +616,7 @@ def rod_step_batch(
                 # the operator's grip slips beyond fmax: a jammed device is not fed further
                 v = vel[b, dv]
                 fp = fprox[b, dv]
-                if (v > 0.0 and fp > fmax) or (v < 0.0 and fp < -fmax):
+                if (v > 0.0 and fp >= fmax) or (v < 0.0 and fp <= -fmax):
                     v = 0.0
                 lin = min(max(lins[b, dv] + v * h, 0.0), lmax)
                 lins[b, dv] = lin
