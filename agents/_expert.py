@@ -48,6 +48,7 @@ class ExpertConfig:
     avoid_window_mm: float = 14.0
     avoid_weight: float = 2.0
     avoid_push: float = 0.2
+    retry_pushes: tuple[float, ...] = (1.0, 3.0, 2.0)
     avoid_spin: float = 0.0
     retry_turns: tuple[float, ...] = (0.0, 1.2, -1.2, 0.6, -0.6)
     aim_tolerance_rad: float = 0.5
@@ -74,6 +75,9 @@ class ExpertConfig:
     pullback: float = -0.2
     backup: float = -0.15
     backup_mm: float = 3.0
+    wrong_depth_mm: float = 0.0
+    shallow_mm: float = 10.0
+    enter_across: bool = True
 
 
 def _signed_angle(a: NDArray, b: NDArray, axis: NDArray) -> float:
@@ -320,12 +324,13 @@ class ExpertAgent:
     def _decide(self, route: _Route, tip: NDArray, branch: str, s: float):
         """(phase, wanted bend direction or None, translation) for the tip at ``s`` on ``branch``."""
         cfg = self.cfg
-        avoid = None
+        avoid, dash = None, 1.0
         for d in route.distractors[branch]:
             j, r = route.junction[d], route.tree[d].radii[0]
             if j - r - cfg.avoid_window_mm <= s <= j + r + 2.0:
-                turns = cfg.retry_turns
-                avoid = route.away_from(d, turns[self._attempts.get(d, 0) % len(turns)])
+                turns, n = cfg.retry_turns, self._attempts.get(d, 0)
+                avoid = route.away_from(d, turns[n % len(turns)])
+                dash = cfg.retry_pushes[n % len(cfg.retry_pushes)]
         k = route.chain.index(branch)
         if k == len(route.chain) - 1:
             return self._final(route, tip, branch, s, avoid)
@@ -337,12 +342,16 @@ class ExpertAgent:
             if jd < J:
                 start = max(start, jd + route.tree[d].radii[0] + 2.0)
         entry = route.entry_point(nxt, cfg.enter_depth_mm) - tip
+        if cfg.enter_across:
+            toward = route.away_from(nxt, np.pi)
+            if toward is not None:
+                entry = toward
         if s < start:
             want = _unit(route.aim(tip, branch, s, cfg.lookahead_mm, cfg.enter_depth_mm) - tip)
             if avoid is not None:  # still along the path when jammed against the ostium's rim
                 if cfg.avoid_spin:
-                    return "spin", None, cfg.avoid_push
-                return "travel", want + cfg.avoid_weight * avoid, cfg.avoid_push
+                    return "spin", None, cfg.avoid_push * dash
+                return "travel", want + cfg.avoid_weight * avoid, cfg.avoid_push * dash
             return "travel", want, cfg.push
         if self._backup_from == nxt and s < J - cfg.backup_mm:
             self._backup_from = None
@@ -374,6 +383,13 @@ class ExpertAgent:
             if np.linalg.norm(want) < 1.0:
                 want = None
             return "pullback", want, cfg.pullback
+        if branch in route.junction and route.depth(branch, s) < cfg.shallow_mm:
+            # just inside the ostium: keep the bend up the branch, across the parent's axis
+            toward = route.away_from(branch, np.pi)
+            if toward is not None:
+                if avoid is not None:
+                    toward = toward + cfg.avoid_weight * avoid
+                return "final", toward, cfg.slow_push
         want = route.aim(tip, branch, s, cfg.lookahead_mm, cfg.enter_depth_mm) - tip
         if s > route.target_s - cfg.lookahead_mm:
             want = route.point(branch, s + cfg.lookahead_mm) - tip
@@ -392,6 +408,10 @@ class ExpertAgent:
         tip, shaft, bend, force = self._tip_frame(env)
         branch, s = route.locate(tip)
         if branch not in route.chain and self._retract_from is None:
+            host, child = route.ancestor_on_chain(branch)
+            if branch == child and route.depth(branch, s) <= cfg.wrong_depth_mm:
+                branch, s = host, route.junction[child]  # only in the ostium's mouth
+        if branch not in route.chain and self._retract_from is None:
             self._retract_from = route.ancestor_on_chain(branch)[1]
             d = self._retract_from  # next pass: try another side of that ostium
             self._attempts[d] = self._attempts.get(d, 0) + 1
@@ -403,6 +423,12 @@ class ExpertAgent:
             )
             if back_on_path:
                 self._retract_from = None
+                k = route.chain.index(branch)
+                if (
+                    k + 1 < len(route.chain)
+                    and route.junction.get(child, -1.0) > route.junction[route.chain[k + 1]]
+                ):  # it had gone past the next branch on the path: back up to that one
+                    self._backup_from = route.chain[k + 1]
         if self._anchor is None or np.linalg.norm(tip - self._anchor) > cfg.stuck_mm:
             self._anchor, self._still = tip.copy(), 0
         else:
