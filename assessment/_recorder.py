@@ -64,6 +64,11 @@ _CUMULATIVE = ("ka_r_mgy", "dap_gycm2", "contrast_ml", "n_pulses")
 
 def _jsonable(value: Any, *, name: str) -> Any:
     """Convert numpy scalars/arrays, tuples and paths into plain JSON types (exact for floats)."""
+    t = type(value)  # fast path for the plain types an event is made of (same results)
+    if t is float:
+        return value if math.isfinite(value) else None
+    if t is str or t is int or t is bool or value is None:
+        return value
     if isinstance(value, dict):
         out = {}
         for k, v in value.items():
@@ -341,6 +346,13 @@ class EpisodeLog:
         return out
 
 
+def _dtype(name: str, value: Any) -> Any:
+    """Buffer dtype of a step series: as ``EpisodeLog`` stores it (actions keep theirs)."""
+    if name == "action":
+        return value.dtype
+    return {"fluoro_on": bool, "n_pulses": np.int64}.get(name, np.float64)
+
+
 def _vec(value: Any, name: str, shape: tuple[int | None, ...]) -> np.ndarray:
     arr = np.asarray(value, dtype=np.float64)
     if arr.ndim != len(shape) or any(
@@ -348,7 +360,7 @@ def _vec(value: Any, name: str, shape: tuple[int | None, ...]) -> np.ndarray:
     ):
         want = "(" + ", ".join("n" if s is None else str(s) for s in shape) + ")"
         raise ValueError(f"{name}: expected shape {want}, got {arr.shape}")
-    if not np.all(np.isfinite(arr)):
+    if not np.isfinite(arr).all():
         raise ValueError(f"{name}: expected finite values, got {arr}")
     return arr
 
@@ -388,8 +400,11 @@ class EpisodeRecorder:
         self.seed = None if seed is None else int(seed)
         self.dt = float(dt)
         self.meta = _jsonable(dict(meta or {}), name="meta")
-        self._steps: dict[str, list] = {name: [] for name in _STEP_ARRAYS}
-        self._positions: list[np.ndarray] = []
+        # per-step series in preallocated arrays (allocated at the first step, doubled when full)
+        self._n = 0
+        self._buf: dict[str, np.ndarray] = {}
+        self._last: dict[str, float] = {}
+        self._has_positions = False
         self._events: list[dict] = []
         self._frames: list[tuple[int, np.ndarray, str, float]] = []
         self._finished = False
@@ -397,7 +412,20 @@ class EpisodeRecorder:
     @property
     def n_steps(self) -> int:
         """Number of steps recorded so far."""
-        return len(self._steps["t_s"])
+        return self._n
+
+    def _allocate(self, row: dict[str, Any], capacity: int) -> None:
+        self._buf = {
+            name: np.empty((capacity, *np.shape(v)), dtype=_dtype(name, v))
+            for name, v in row.items()
+        }
+
+    def _grow(self) -> None:
+        n = self._n
+        for name, b in self._buf.items():
+            new = np.empty((2 * len(b), *b.shape[1:]), dtype=b.dtype)
+            new[:n] = b[:n]
+            self._buf[name] = new
 
     def record_step(
         self,
@@ -429,10 +457,11 @@ class EpisodeRecorder:
             for some steps only.
         """
         self._check_open()
-        s = self._steps
+        n = self._n
+        last = self._last
         t = float(t_s)
-        if not math.isfinite(t) or (s["t_s"] and t <= s["t_s"][-1]):
-            prev = s["t_s"][-1] if s["t_s"] else None
+        if not math.isfinite(t) or (n and t <= last["t_s"]):
+            prev = last["t_s"] if n else None
             raise ValueError(f"t_s: expected finite and increasing time (s), got {t} after {prev}")
         action = np.asarray(action)
         if action.ndim != 1:
@@ -464,29 +493,45 @@ class EpisodeRecorder:
             v = values[name]
             if not math.isfinite(v) or v < 0:
                 raise ValueError(f"{name}: expected a finite cumulative total >= 0, got {v}")
-            if s[name] and v < s[name][-1] - 1e-12 * max(1.0, abs(s[name][-1])):
+            if n and v < last[name] - 1e-12 * max(1.0, abs(last[name])):
                 raise ValueError(
                     f"{name}: expected a cumulative total since reset (non-decreasing), got "
-                    f"{v} after {s[name][-1]}; pass running totals, not per-step increments"
+                    f"{v} after {last[name]}; pass running totals, not per-step increments"
                 )
-        if s["action"] and action.shape != s["action"][0].shape:
-            raise ValueError(f"action: expected shape {s['action'][0].shape}, got {action.shape}")
-        for name in ("inserted_length_mm", "proximal_force_n"):
-            if s[name] and values[name].shape != s[name][0].shape:
+        buf = self._buf
+        if n:
+            if action.shape != buf["action"].shape[1:]:
                 raise ValueError(
-                    f"{name}: expected shape {s[name][0].shape}, got {values[name].shape}"
+                    f"action: expected shape {buf['action'].shape[1:]}, got {action.shape}"
                 )
-        if (positions is None) != (not self._positions) and self.n_steps > 0:
-            raise ValueError("positions: give node positions (N, 3) at every step or at none")
+            for name in ("inserted_length_mm", "proximal_force_n"):
+                if values[name].shape != buf[name].shape[1:]:
+                    raise ValueError(
+                        f"{name}: expected shape {buf[name].shape[1:]}, got {values[name].shape}"
+                    )
+            if (positions is None) == self._has_positions:
+                raise ValueError("positions: give node positions (N, 3) at every step or at none")
         if positions is not None:
             pos = _vec(positions, "positions", (None, 3))
-            if self._positions and pos.shape != self._positions[0].shape:
+            if n and pos.shape != buf["positions"].shape[1:]:
                 raise ValueError(
-                    f"positions: expected shape {self._positions[0].shape}, got {pos.shape}"
+                    f"positions: expected shape {buf['positions'].shape[1:]}, got {pos.shape}"
                 )
-            self._positions.append(pos)
+            values["positions"] = pos
+        if not n:
+            self._has_positions = positions is not None
+            self._allocate(values, 256)
+            buf = self._buf
+        elif n == len(buf["t_s"]):
+            self._grow()
+            buf = self._buf
+        if action.dtype != buf["action"].dtype:  # keep what np.stack of the actions would give
+            buf["action"] = buf["action"].astype(np.result_type(buf["action"], action))
         for name, v in values.items():
-            s[name].append(v)
+            buf[name][n] = v
+        for name in ("t_s", *_CUMULATIVE):
+            last[name] = values[name]
+        self._n = n + 1
 
     def record_event(self, kind: str, t_s: float, data: dict | None = None) -> None:
         """Record an event.
@@ -532,7 +577,7 @@ class EpisodeRecorder:
         image = np.asarray(image)
         if image.dtype != np.uint8 or image.ndim != 2:
             raise ValueError(f"image: expected uint8 (H, W), got {image.dtype} {image.shape}")
-        t = self._steps["t_s"][-1] if self._steps["t_s"] else 0.0
+        t = self._last["t_s"] if self._n else 0.0
         self._frames.append((int(step), image.copy(), str(label), t))
 
     def finish(
@@ -562,10 +607,10 @@ class EpisodeRecorder:
             Further named arrays/scalars (e.g. ``ablation_coverage``), stored as numpy arrays.
         """
         self._check_open()
-        s = self._steps
-        n = self.n_steps
-        a_dim = s["action"][0].shape[0] if n else 0
-        d_dim = s["inserted_length_mm"][0].shape[0] if n else 0
+        n = self._n
+        buf = self._buf
+        a_dim = buf["action"].shape[1] if n else 0
+        d_dim = buf["inserted_length_mm"].shape[1] if n else 0
         replay = np.array(actions_for_replay, copy=True)
         if replay.ndim == 1 and replay.size == 0:
             replay = replay.reshape(0, a_dim)
@@ -573,7 +618,7 @@ class EpisodeRecorder:
             raise ValueError(f"actions_for_replay: expected shape (T, A), got {replay.shape}")
 
         def stack(name: str, dtype: Any, empty: tuple[int, ...]) -> np.ndarray:
-            return np.asarray(s[name], dtype=dtype) if n else np.zeros(empty, dtype=dtype)
+            return buf[name][:n].astype(dtype) if n else np.zeros(empty, dtype=dtype)
 
         log = EpisodeLog(
             scenario=self.scenario,
@@ -581,7 +626,7 @@ class EpisodeRecorder:
             dt=self.dt,
             meta=self.meta,
             t_s=stack("t_s", np.float64, (0,)),
-            action=np.stack(s["action"]) if n else np.zeros((0, 0)),
+            action=buf["action"][:n].copy() if n else np.zeros((0, 0)),
             tip=stack("tip", np.float64, (0, 3)),
             target=stack("target", np.float64, (0, 3)),
             path_progress_mm=stack("path_progress_mm", np.float64, (0,)),
@@ -596,7 +641,7 @@ class EpisodeRecorder:
             dap_gycm2=stack("dap_gycm2", np.float64, (0,)),
             contrast_ml=stack("contrast_ml", np.float64, (0,)),
             n_pulses=stack("n_pulses", np.int64, (0,)),
-            positions=np.stack(self._positions) if self._positions else None,
+            positions=buf["positions"][:n].copy() if self._has_positions and n else None,
             events=sorted(self._events, key=lambda e: e["t_s"]),
             frame_steps=np.array([f[0] for f in self._frames], dtype=np.int64),
             frame_t_s=np.array([f[3] for f in self._frames], dtype=np.float64),

@@ -81,24 +81,29 @@ def _check_choice(value: str, choices: tuple[str, ...], name: str) -> str:
     return value
 
 
-def snapshot_from_world(world, case: Case) -> Snapshot:
-    """Gather the term inputs from the world state (B worlds)."""
+def snapshot_from_world(world, case: Case, target: np.ndarray | None = None) -> Snapshot:
+    """Gather the term inputs from the world state (B worlds).
+
+    ``target``: ``case.target`` as (B, 3) (see :func:`batched_target`); built here if omitted.
+    """
     rod = world.state.rod
     tip = np.asarray(rod.tip_position, dtype=np.float64)  # (B, D, 3)
     B = tip.shape[0]
+    samples = np.asarray(SHAPE_SAMPLES_MM)
     shape = np.empty((B, len(SHAPE_SAMPLES_MM), 3))
     lead_pos = rod.positions[:, -1]
     lead_mask = rod.node_mask[:, -1]
     for b in range(B):
-        pts = lead_pos[b][lead_mask[b]]
-        if len(pts) < 2:
+        back = lead_pos[b][lead_mask[b]][::-1]  # inserted nodes, tip first
+        if len(back) < 2:
             shape[b] = tip[b, -1]
             continue
-        seg = np.linalg.norm(np.diff(pts, axis=0), axis=1)
-        s_from_tip = np.concatenate([[0.0], np.cumsum(seg[::-1])])  # from tip backwards
-        back = pts[::-1]
-        for k, d in enumerate(SHAPE_SAMPLES_MM):
-            shape[b, k] = [np.interp(d, s_from_tip, back[:, j]) for j in range(3)]
+        seg = np.linalg.norm(np.diff(back, axis=0), axis=1)
+        s_from_tip = np.empty(len(back))
+        s_from_tip[0] = 0.0
+        np.cumsum(seg, out=s_from_tip[1:])  # arc length from the tip backwards
+        for j in range(3):
+            shape[b, :, j] = np.interp(samples, s_from_tip, back[:, j])
     force = np.asarray(rod.contact_force, dtype=np.float64)  # (B, D, N)
     return Snapshot(
         tip=tip,
@@ -106,11 +111,19 @@ def snapshot_from_world(world, case: Case) -> Snapshot:
         inserted_mm=np.asarray(rod.inserted_length, dtype=np.float64),
         rotation=np.asarray(rod.rotation, dtype=np.float64),
         shape=shape,
-        target=np.tile(case.target, (B, 1)),
+        target=np.tile(case.target, (B, 1)) if target is None else target,
         geodesic_mm=case.geodesic.distance(tip[:, -1]),
         wall_force_max_n=force.reshape(B, -1).max(axis=1),
-        ka_r_mgy=np.asarray(world.state.ka_r_mgy, dtype=np.float64).copy(),
+        ka_r_mgy=np.array(world.state.ka_r_mgy, dtype=np.float64),
     )
+
+
+def batched_target(case: Case, B: int) -> np.ndarray:
+    """``case.target`` tiled to (B, 3) and read-only: build it once per case and pass it to
+    :func:`snapshot_from_world` as ``target``."""
+    t = np.tile(case.target, (B, 1))
+    t.flags.writeable = False
+    return t
 
 
 def commands_from_actions(actions: np.ndarray, devices: list, action_mode: str):
@@ -127,14 +140,14 @@ def commands_from_actions(actions: np.ndarray, devices: list, action_mode: str):
         raise ValueError(
             f"action must have {expected} values ({action_mode} mode), got {a.shape[1]}"
         )
-    if not np.isfinite(a).all():
-        raise ValueError(f"action contains NaN or inf: {a.tolist()}")
-    if np.abs(a).max() > 1.0 + 1e-6:
-        raise ValueError(f"action values must lie in [-1, 1], got max |a| = {np.abs(a).max():.4g}")
-    a = np.clip(a, -1.0, 1.0)
-    vmax = np.array([d.max_translation_speed for d in devices])
-    wmax = np.array([d.max_rotation_speed for d in devices])
-    dev = a[:, : 2 * D].reshape(B, D, 2) * np.stack([vmax, wmax], axis=-1)[None]
+    amax = np.abs(a).max()
+    if not amax <= 1.0 + 1e-6:  # also catches NaN and inf in one reduction
+        if not np.isfinite(a).all():
+            raise ValueError(f"action contains NaN or inf: {a.tolist()}")
+        raise ValueError(f"action values must lie in [-1, 1], got max |a| = {amax:.4g}")
+    a = a.clip(-1.0, 1.0)
+    scale = np.array([[d.max_translation_speed, d.max_rotation_speed] for d in devices])
+    dev = a[:, : 2 * D].reshape(B, D, 2) * scale[None]
     if action_mode == "extended":
         ext = a[:, 2 * D :]
         return WorldCommands(
@@ -198,6 +211,8 @@ class InterventionEnv(gym.Env):
         self.episode_log = None
         self._actions: list[np.ndarray] = []
         self._reset_seed: int | None = None
+        self._target_b: np.ndarray | None = None
+        self._path_length_mm = 0.0
 
     # ------------------------------------------------------------------ helpers
     def _build_world(self) -> None:
@@ -224,6 +239,8 @@ class InterventionEnv(gym.Env):
             image_size=self.image_size,
         )
         self._anatomy = anatomy
+        self._target_b = batched_target(self.case, 1)
+        self._path_length_mm = float(self.case.target_path.length)
         seed = anatomy.meta.get("seed")
         self._anatomy_name = anatomy.name if seed is None else f"{anatomy.name} (seed {seed})"
 
@@ -262,7 +279,7 @@ class InterventionEnv(gym.Env):
         self._reset_seed = seed
         self._build_world()
         self.world.reset(inserted_mm=self.scenario.start.inserted_mm)
-        self._snap = snapshot_from_world(self.world, self.case)
+        self._snap = snapshot_from_world(self.world, self.case, self._target_b)
         self._steps = 0
         self._actions = []
         self.episode_log = None
@@ -297,7 +314,7 @@ class InterventionEnv(gym.Env):
         reason = ""
         try:
             self.world.step(commands, self.scenario.dt)
-            self._snap = snapshot_from_world(self.world, self.case)
+            self._snap = snapshot_from_world(self.world, self.case, self._target_b)
             fault = not np.isfinite(self._snap.tip).all()
             if fault:
                 reason = "simulation fault: non-finite device state"
@@ -305,7 +322,7 @@ class InterventionEnv(gym.Env):
             fault, reason = True, f"simulation fault: {e}"
             self._snap = prev
         self._steps += 1
-        self._actions.append(action.astype(np.float64).copy())
+        self._actions.append(action.copy())  # float64 already
         success = bool(self._snap.distance_mm[0] <= self.scenario.target.radius_mm) and not fault
         r = float(reward(prev, self._snap, np.array([success]), self.scenario.reward)[0])
         if fault:
@@ -324,15 +341,16 @@ class InterventionEnv(gym.Env):
         w = self.world.state
         s = self._snap
         rod = w.rod
+        t = float(w.t[0])
         force = np.asarray(rod.contact_force[0], dtype=np.float64).ravel()  # (D*N,) N
         in_contact = force[force > 0]
         self.recorder.record_step(
-            t_s=float(w.t[0]),
+            t_s=t,
             action=action,
             tip=s.lead_tip[0],
             target=s.target[0],
             path_progress_mm=float(self.recorder.meta["start_geodesic_mm"] - s.geodesic_mm[0]),
-            path_length_mm=float(self.case.target_path.length),
+            path_length_mm=self._path_length_mm,
             inserted_length_mm=s.inserted_mm[0],
             wall_force_max_n=float(s.wall_force_max_n[0]),
             wall_force_mean_n=float(in_contact.mean()) if in_contact.size else 0.0,
@@ -345,9 +363,10 @@ class InterventionEnv(gym.Env):
             n_pulses=int(w.n_pulses[0]),
             positions=np.asarray(rod.positions[0, -1], dtype=np.float64),
         )
-        for ev in w.events[0]:
-            self.recorder.record_event("irradiation", float(w.t[0]), _event_dict(ev))
-        w.events[0].clear()
+        events = w.events[0]
+        for ev in events:
+            self.recorder.record_event("irradiation", t, _event_dict(ev))
+        events.clear()
         if self.frame_every and self._steps % self.frame_every == 1:
             frame = (
                 self._frame if self._frame is not None else self.world.render(0, rng=self.np_random)

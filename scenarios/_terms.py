@@ -7,6 +7,7 @@ same terms feed RL, the native batched env and the report. Units: mm, N, mGy; fr
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import NDArray
@@ -48,14 +49,14 @@ class Snapshot:
     wall_force_max_n: NDArray[np.float64]
     ka_r_mgy: NDArray[np.float64]
 
-    @property
+    @cached_property
     def lead_tip(self) -> NDArray[np.float64]:
         """(B, 3) tip of the innermost (lead) device."""
         return self.tip[:, -1]
 
-    @property
+    @cached_property
     def distance_mm(self) -> NDArray[np.float64]:
-        """(B,) straight-line lead-tip-to-target distance, mm."""
+        """(B,) straight-line lead-tip-to-target distance, mm (computed once per snapshot)."""
         return np.linalg.norm(self.lead_tip - self.target, axis=-1)
 
 
@@ -68,10 +69,21 @@ def _tip_frame(tip_dir: NDArray) -> NDArray:
     """(B, 3, 3) orthonormal frames whose first row is the tip tangent."""
     t = tip_dir / np.maximum(np.linalg.norm(tip_dir, axis=-1, keepdims=True), 1e-12)
     ref = np.where(np.abs(t[:, 2:3]) < 0.9, [[0.0, 0.0, 1.0]], [[1.0, 0.0, 0.0]])
-    n1 = np.cross(t, ref)
+    n1 = _cross(t, ref)
     n1 /= np.linalg.norm(n1, axis=-1, keepdims=True)
-    n2 = np.cross(t, n1)
+    n2 = _cross(t, n1)
     return np.stack([t, n1, n2], axis=1)
+
+
+def _cross(a: NDArray, b: NDArray) -> NDArray:
+    """Row-wise cross product of (B, 3) arrays; the same arithmetic as ``np.cross``, less overhead."""
+    out = np.empty(np.broadcast_shapes(a.shape, b.shape))
+    a0, a1, a2 = a[:, 0], a[:, 1], a[:, 2]
+    b0, b1, b2 = b[:, 0], b[:, 1], b[:, 2]
+    np.subtract(a1 * b2, a2 * b1, out=out[:, 0])
+    np.subtract(a2 * b0, a0 * b2, out=out[:, 1])
+    np.subtract(a0 * b1, a1 * b0, out=out[:, 2])
+    return out
 
 
 def state_observation(s: Snapshot) -> NDArray[np.float32]:
@@ -83,31 +95,26 @@ def state_observation(s: Snapshot) -> NDArray[np.float32]:
     geodesic distance (/1000 mm).
     """
     B, D, _ = s.tip.shape
-    per_dev = np.concatenate(
-        [
-            (s.tip - s.target[:, None, :]) / STATE_SCALE_MM,
-            s.tip_dir,
-            s.inserted_mm[..., None] / 1000.0,
-            np.sin(s.rotation)[..., None],
-            np.cos(s.rotation)[..., None],
-        ],
-        axis=-1,
-    ).reshape(B, D * 9)
+    S = s.shape.shape[1]
+    obs = np.empty((B, D * 9 + 3 * S + 7))
+    per_dev = obs[:, : D * 9].reshape(B, D, 9)  # a view: written in place below
+    np.divide(s.tip - s.target[:, None, :], STATE_SCALE_MM, out=per_dev[..., 0:3])
+    per_dev[..., 3:6] = s.tip_dir
+    np.divide(s.inserted_mm, 1000.0, out=per_dev[..., 6])
+    np.sin(s.rotation, out=per_dev[..., 7])
+    np.cos(s.rotation, out=per_dev[..., 8])
     lead = s.lead_tip
-    shape = ((s.shape - lead[:, None, :]) / STATE_SCALE_MM).reshape(B, -1)
-    rel = s.target - lead
-    in_tip = np.einsum("bij,bj->bi", _tip_frame(s.tip_dir[:, -1]), rel)
-    obs = np.concatenate(
-        [
-            per_dev,
-            shape,
-            rel / STATE_SCALE_MM,
-            in_tip / STATE_SCALE_MM,
-            s.geodesic_mm[:, None] / 1000.0,
-        ],
-        axis=1,
+    k = D * 9
+    np.divide(
+        s.shape - lead[:, None, :], STATE_SCALE_MM, out=obs[:, k : k + 3 * S].reshape(B, S, 3)
     )
-    return np.clip(obs, -10.0, 10.0).astype(np.float32)
+    k += 3 * S
+    rel = s.target - lead
+    np.divide(rel, STATE_SCALE_MM, out=obs[:, k : k + 3])
+    in_tip = np.einsum("bij,bj->bi", _tip_frame(s.tip_dir[:, -1]), rel)
+    np.divide(in_tip, STATE_SCALE_MM, out=obs[:, k + 3 : k + 6])
+    np.divide(s.geodesic_mm, 1000.0, out=obs[:, k + 6])
+    return obs.clip(-10.0, 10.0, out=obs).astype(np.float32)
 
 
 def reward(

@@ -16,7 +16,7 @@ from gymnasium.vector.utils import batch_space
 
 from ._case import build_case, load_case_anatomy
 from ._config import Scenario, ScenarioError
-from ._env import commands_from_actions, snapshot_from_world
+from ._env import batched_target, commands_from_actions, snapshot_from_world
 from ._registry import resolve_scenario
 from ._terms import reward, state_observation, state_size
 
@@ -92,19 +92,20 @@ class InterventionVectorEnv(VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self._steps = np.zeros(num_envs, np.int64)
         self._snap = None
+        self._target = batched_target(self.case, num_envs)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         self.world.reset(inserted_mm=self.scenario.start.inserted_mm)
         self._steps[:] = 0
-        self._snap = snapshot_from_world(self.world, self.case)
+        self._snap = snapshot_from_world(self.world, self.case, self._target)
         return state_observation(self._snap), {}
 
     def step(self, actions):
         commands = commands_from_actions(actions, self.case.devices, "device")
         prev = self._snap
         self.world.step(commands, self.scenario.dt)
-        cur = snapshot_from_world(self.world, self.case)
+        cur = snapshot_from_world(self.world, self.case, self._target)
         self._steps += 1
         fault = ~np.isfinite(cur.tip).reshape(self.num_envs, -1).all(axis=1)
         success = (cur.distance_mm <= self.scenario.target.radius_mm) & ~fault
@@ -124,7 +125,7 @@ class InterventionVectorEnv(VectorEnv):
             info["_final_obs"] = done.copy()
             self.world.reset(inserted_mm=self.scenario.start.inserted_mm, world_mask=done)
             self._steps[done] = 0
-            cur = snapshot_from_world(self.world, self.case)
+            cur = snapshot_from_world(self.world, self.case, self._target)
             obs = state_observation(cur)
         self._snap = cur
         return obs, rewards.astype(np.float64), terminated, truncated, info
