@@ -144,7 +144,8 @@ class RodSimulator:
         Physics substeps per :meth:`step`.
     backend : {"auto", "numba", "numpy", "sofa"}, default: "auto"
         "auto" and "numba": compiled kernels, worlds in parallel; "numpy": the same algorithm
-        run as plain Python (reference, slow); "sofa": SofaPython3 + BeamAdapter.
+        run as plain Python (reference, slow); "sofa": SofaPython3 + BeamAdapter, one SOFA scene
+        per world (:class:`~igtwin.sim._sofa_backend.SofaRodBackend`, one device only).
     max_inserted_length : float, optional
         Longest inserted length (mm) to simulate; default: the path length + 30 mm, capped by
         the device length. Sets the node count N = ceil(max/l) + 3.
@@ -270,6 +271,11 @@ class RodSimulator:
             from . import _rod_kernels
 
             self._k = _rod_kernels
+        self._sofa = None
+        if self.backend == "sofa":
+            from ._sofa_backend import SofaRodBackend
+
+            self._sofa = SofaRodBackend(self)
 
     # ------------------------------------------------------------------ public API
     @property
@@ -323,6 +329,9 @@ class RodSimulator:
         if not mask.any():
             return
         lin = np.clip(lin, 0.0, self.max_inserted_length)
+        if self._sofa is not None:
+            self._sofa.reset(state, mask, lin, rot)
+            return
         l = self.node_spacing
         path = self.insertion
         for w in np.flatnonzero(mask):
@@ -392,6 +401,8 @@ class RodSimulator:
                     f"`external_force` must be finite with shape {shp}, got shape {ef.shape}"
                 )
             external_force = ef
+        if self._sofa is not None:
+            return self._sofa.step(state.copy(), cmd, float(dt), external_force)
         return self._advance(state.copy(), cmd, float(dt), external_force)
 
     def check_commands(self, commands: NDArray[np.floating]) -> NDArray[np.float64]:
