@@ -74,7 +74,13 @@ def _jsonable(value: Any, *, name: str) -> Any:
         for k, v in value.items():
             if not isinstance(k, str):
                 raise TypeError(f"{name}: keys must be str, got {type(k).__name__} {k!r}")
-            out[k] = _jsonable(v, name=f"{name}[{k!r}]")
+            tv = type(v)
+            if tv is str or tv is int or tv is bool or v is None:
+                out[k] = v
+            elif tv is float and math.isfinite(v):
+                out[k] = v
+            else:
+                out[k] = _jsonable(v, name=f"{name}[{k!r}]")
         return out
     if isinstance(value, list | tuple):
         return [_jsonable(v, name=name) for v in value]
