@@ -46,6 +46,7 @@ class ExpertConfig:
     overshoot_mm: float = 6.0
     enter_depth_mm: float = 10.0
     avoid_window_mm: float = 14.0
+    dash_window_mm: float = 40.0
     avoid_weight: float = 2.0
     avoid_push: float = 0.2
     retry_pushes: tuple[float, ...] = (1.0, 3.0, 2.0)
@@ -59,9 +60,11 @@ class ExpertConfig:
     force_soft_n: float = 0.8
     force_hard_n: float = 2.0
     shaft_back_mm: tuple[float, float] = (8.0, 14.0)
-    retract_clear_mm: float = 8.0
+    retract_clear_mm: float = 25.0
     catheter_lag_mm: float = 25.0
     catheter_corotate: bool = False
+    catheter_wait: bool = True
+    anchor_mm: float = 30.0
     max_accel: float = 0.1
     vary: bool = True
     patience: int = 60
@@ -78,6 +81,7 @@ class ExpertConfig:
     wrong_depth_mm: float = 0.0
     shallow_mm: float = 10.0
     enter_across: bool = True
+    free_pass: bool = True
 
 
 def _signed_angle(a: NDArray, b: NDArray, axis: NDArray) -> float:
@@ -242,6 +246,9 @@ class ExpertAgent:
         self._unstick_turn = 0.0
         self._speed = 1.0
         self._roll_left = 0.0
+        self._anchored = False
+        self._entering = False
+        self._free = False
 
     # ------------------------------------------------------------------ helpers
     def _start_episode(self, env) -> None:
@@ -269,6 +276,8 @@ class ExpertAgent:
         dt = env.scenario.dt
         ins = np.asarray(env.world.state.rod.inserted_length[0], dtype=np.float64)
         gap = ins[-1] - ins[0] - self.cfg.catheter_lag_mm
+        if self.cfg.catheter_wait and self._entering and not self._anchored:
+            gap = min(gap, 0.0)  # the catheter waits until the wire is anchored in the branch
         vmax_c = env.case.devices[0].max_translation_speed
         return float(np.clip(gap / (vmax_c * dt), -1.0, 1.0))
 
@@ -278,6 +287,8 @@ class ExpertAgent:
         action[2 * (D - 1) : 2 * D] = lead
         if D == 2:
             action[0] = self._catheter_command(env)
+            if self._anchored and action[0] > 0.05 and lead[0] > 0:
+                action[2 * (D - 1)] = 0.0  # hold the wire while the catheter follows it
             if self.cfg.catheter_corotate:  # turn the catheter's curve with the wire's
                 w = env.case.devices
                 action[1] = lead[1] * w[1].max_rotation_speed / w[0].max_rotation_speed
@@ -325,15 +336,22 @@ class ExpertAgent:
         """(phase, wanted bend direction or None, translation) for the tip at ``s`` on ``branch``."""
         cfg = self.cfg
         avoid, dash = None, 1.0
+        self._free = False
         for d in route.distractors[branch]:
             j, r = route.junction[d], route.tree[d].radii[0]
-            if j - r - cfg.avoid_window_mm <= s <= j + r + 2.0:
-                turns, n = cfg.retry_turns, self._attempts.get(d, 0)
+            n = self._attempts.get(d, 0)
+            window = cfg.avoid_window_mm if n == 0 else cfg.dash_window_mm
+            if j - r - window <= s <= j + r + 2.0:
+                turns = cfg.retry_turns
+                self._free = n > 0 and cfg.free_pass
                 avoid = route.away_from(d, turns[n % len(turns)])
                 dash = cfg.retry_pushes[n % len(cfg.retry_pushes)]
         k = route.chain.index(branch)
         if k == len(route.chain) - 1:
             return self._final(route, tip, branch, s, avoid)
+        shallow = self._shallow(route, branch, s, avoid)
+        if shallow is not None:
+            return "enter", shallow, cfg.slow_push
         nxt = route.chain[k + 1]
         J = route.junction[nxt]
         start = J - cfg.approach_mm
@@ -351,7 +369,7 @@ class ExpertAgent:
             if avoid is not None:  # still along the path when jammed against the ostium's rim
                 if cfg.avoid_spin:
                     return "spin", None, cfg.avoid_push * dash
-                return "travel", want + cfg.avoid_weight * avoid, cfg.avoid_push * dash
+                return "pass", want + cfg.avoid_weight * avoid, cfg.avoid_push * dash
             return "travel", want, cfg.push
         if self._backup_from == nxt and s < J - cfg.backup_mm:
             self._backup_from = None
@@ -360,6 +378,20 @@ class ExpertAgent:
         if self._backup_from == nxt:  # past the branch point: pull back with the tip toward it
             return "overshoot", entry, cfg.backup
         return "enter", entry, cfg.slow_push
+
+    def _shallow(self, route: _Route, branch: str, s: float, avoid) -> NDArray | None:
+        """Wanted bend just inside the ostium of path branch ``branch`` (None when deeper).
+
+        Pushed with the bend along the path, a tip that has only just dropped into an ostium
+        slides back out along the parent's wall; keeping the bend up the branch (across the
+        parent's axis) lets the shaft follow it in.
+        """
+        if branch not in route.junction or route.depth(branch, s) >= self.cfg.shallow_mm:
+            return None
+        toward = route.away_from(branch, np.pi)
+        if toward is not None and avoid is not None:
+            toward = toward + self.cfg.avoid_weight * avoid
+        return toward
 
     def _final(self, route: _Route, tip: NDArray, branch: str, s: float, avoid):
         """In the target's branch: go a little beyond the target, then pull back through it.
@@ -383,13 +415,9 @@ class ExpertAgent:
             if np.linalg.norm(want) < 1.0:
                 want = None
             return "pullback", want, cfg.pullback
-        if branch in route.junction and route.depth(branch, s) < cfg.shallow_mm:
-            # just inside the ostium: keep the bend up the branch, across the parent's axis
-            toward = route.away_from(branch, np.pi)
-            if toward is not None:
-                if avoid is not None:
-                    toward = toward + cfg.avoid_weight * avoid
-                return "final", toward, cfg.slow_push
+        shallow = self._shallow(route, branch, s, avoid)
+        if shallow is not None:
+            return "final", shallow, cfg.slow_push
         want = route.aim(tip, branch, s, cfg.lookahead_mm, cfg.enter_depth_mm) - tip
         if s > route.target_s - cfg.lookahead_mm:
             want = route.point(branch, s + cfg.lookahead_mm) - tip
@@ -407,6 +435,13 @@ class ExpertAgent:
             self._start_episode(env)
         tip, shaft, bend, force = self._tip_frame(env)
         branch, s = route.locate(tip)
+        self._entering = self.phase in ("enter", "overshoot") or branch in route.chain[1:]
+        if len(route.chain) > 1 and branch in route.chain[1:]:
+            k = route.chain.index(branch)
+            deep = k > 1 or route.depth(branch, s) >= cfg.anchor_mm
+            self._anchored = self._anchored or deep
+        elif branch == route.chain[0]:
+            self._anchored = False
         if branch not in route.chain and self._retract_from is None:
             host, child = route.ancestor_on_chain(branch)
             if branch == child and route.depth(branch, s) <= cfg.wrong_depth_mm:
@@ -465,11 +500,12 @@ class ExpertAgent:
             rot = step / per_step
         if trans > 0:
             trans *= self._speed
-            if err > cfg.aim_tolerance_rad:
+            gated = not (self._free and self.phase == "pass")
+            if gated and err > cfg.aim_tolerance_rad:
                 trans = min(trans, 0.03)
             if force > cfg.force_hard_n:
                 trans = -0.05
-            elif force > cfg.force_soft_n:
+            elif gated and force > cfg.force_soft_n:
                 trans = min(trans, cfg.slow_push * 0.5)
         trans = float(np.clip(trans, self._trans - cfg.max_accel, self._trans + cfg.max_accel))
         self._trans = trans
