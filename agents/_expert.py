@@ -63,7 +63,7 @@ class ExpertConfig:
     retract_clear_mm: float = 25.0
     catheter_lag_mm: float = 25.0
     catheter_corotate: bool = False
-    catheter_wait: bool = True
+    catheter_wait: bool = False
     anchor_mm: float = 30.0
     max_accel: float = 0.1
     vary: bool = True
