@@ -159,3 +159,26 @@ def test_demo_log_is_well_formed():
     log = demo_episode_log()
     assert log.success and log.n_steps == 110 and len(log.frames) == 11
     assert np.all(np.diff(log.ka_r_mgy) >= 0)
+
+
+def test_long_episode_grows_its_buffers_and_keeps_every_step():
+    rec = EpisodeRecorder("s", 0, 0.1)
+    n = 700  # beyond the first allocation (256 steps) twice
+    for k in range(n):
+        _step(rec, k, positions=np.full((4, 3), float(k)))
+    log = rec.finish(False, False, True, "step limit", 0, np.zeros((n, 2)))
+    assert log.n_steps == n and log.positions.shape == (n, 4, 3)
+    assert log.action.dtype == np.float32  # actions keep their dtype
+    np.testing.assert_array_equal(log.tip[:, 0], np.arange(n))
+    np.testing.assert_array_equal(log.positions[:, 0, 0], np.arange(n))
+    assert log.n_pulses.dtype == np.int64 and log.n_pulses[-1] == n
+
+
+def test_mixed_action_dtypes_stack_like_numpy():
+    rec = EpisodeRecorder("s", 0, 0.1)
+    _step(rec, 0)  # float32
+    _step(rec, 1, action=np.array([0.1, 0.2]))  # float64
+    log = rec.finish(False, False, True, "", 0, np.zeros((2, 2)))
+    expected = np.stack([np.array([0.5, -0.25], np.float32), np.array([0.1, 0.2])])
+    assert log.action.dtype == expected.dtype
+    np.testing.assert_array_equal(log.action, expected)

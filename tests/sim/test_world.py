@@ -100,3 +100,39 @@ def test_bad_arguments_are_rejected(arch):
     w.reset(inserted_mm=40.0)
     with pytest.raises(ValueError, match="dt"):
         w.step(WorldCommands(device=np.zeros((1, 1, 2))), -1.0)
+
+
+def test_one_world_steps_serially_and_restores_numba_threads(arch):
+    numba = pytest.importorskip("numba")
+    before = numba.get_num_threads()
+    w = _world(arch, n=1)
+    w.reset(inserted_mm=40.0)
+    cmd = WorldCommands(device=np.array([[[10.0, 0.5]]]))
+    s = w.step(cmd, 1 / 7.5)
+    assert numba.get_num_threads() == before
+    # the serial call gives the same physics as the simulator called directly
+    fresh = _world(arch, n=1)
+    fresh.reset(inserted_mm=40.0)
+    direct = fresh.rods.step(fresh.state.rod, cmd.device, 1 / 7.5)
+    np.testing.assert_array_equal(s.rod.positions, direct.positions)
+
+
+def test_pulse_events_follow_the_carm_and_convert_to_plain_json(arch):
+    import dataclasses
+    import json
+
+    w = _world(arch, n=1)
+    w.reset(inserted_mm=40.0)
+    cmd = WorldCommands(device=np.zeros((1, 1, 2)))
+    w.step(cmd, 1 / 7.5)
+    moved = WorldCommands(device=np.zeros((1, 1, 2)), carm_delta=np.array([[0.3, 0.1]]))
+    s = w.step(moved, 1 / 7.5)
+    first, second = s.events[0]
+    assert first.primary_angle_deg == 0.0 and second.primary_angle_deg == pytest.approx(
+        np.degrees(0.3)
+    )
+    assert w.carm(0).alpha == pytest.approx(0.3)  # a cached C-arm is renewed when angles change
+    for ev in (first, second):
+        d = ev.to_dict()
+        assert d == json.loads(json.dumps(dataclasses.asdict(ev)))
+        assert list(d) == [f.name for f in dataclasses.fields(ev)]
