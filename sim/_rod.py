@@ -436,16 +436,6 @@ class RodSimulator:
         return cmd
 
     # ------------------------------------------------------------------ internals
-    def _lanes(self, n_worlds: int) -> int:
-        """Worlds per SIMD group: 1, 4 or 16, so that every thread gets at least one group."""
-        threads = 1
-        if self.backend == "numba":
-            import numba
-
-            threads = numba.get_num_threads()
-        per_thread = n_worlds // threads
-        return 16 if per_thread >= 16 else 4 if per_thread >= 4 else 1
-
     def _broadcast(self, name: str, v: float | NDArray) -> NDArray[np.float64]:
         a = np.asarray(v, dtype=np.float64)
         shp = (self.n_worlds, self.n_devices)
@@ -484,7 +474,7 @@ class RodSimulator:
             self.max_proximal_force, pr["ei"], pr["gj"], pr["ks"], pr["kap"], pr["rad"],
             pr["drag"], self.friction, self.contact_stiffness, self.node_spacing, self._a0,
             self._d0, self._u0, self._sdf_v, self._sdf_o, self.sdf.spacing,
-            self.sdf.outside_value, fp, tp, nfirst, self._lanes(bw),
+            self.sdf.outside_value, fp, tp, nfirst,
         )  # fmt: skip
         st.positions, st.twist, st.inserted_length, st.rotation = xs, th, lin, phi
         # the grip transmits at most ±max_proximal_force: beyond it the device slips in the

@@ -149,23 +149,3 @@ def test_wire_inside_straightens_the_catheter_tip():
         angles.append(math.degrees(math.acos(np.clip(st.tip_direction[0, 0, 2], -1, 1))))
     assert angles[0] > 25.0, f"free Berenstein tip only {angles[0]:.1f}° off axis"
     assert angles[1] < 0.7 * angles[0], f"wire inside: {angles[1]:.1f}° vs {angles[0]:.1f}°"
-
-
-@pytest.mark.parametrize("lanes", [4, 16])
-def test_lane_groups_match_one_world_at_a_time(lanes):
-    """SIMD lane groups (with a padded last group) give each world's own result (1e-8 mm)."""
-    tree, sdf = arch_phantom()
-    b = 21  # 16 + 5: the last group is padded
-    out = []
-    for lane_count in (1, lanes):
-        sim = RodSimulator(["guidewire_035_straight"], sdf, tree.path("LCCA"), n_worlds=b)
-        sim._lanes = lambda n_worlds, k=lane_count: k  # force the grouping under test
-        st = sim.initial_state(inserted_length=np.linspace(10.0, 120.0, b))
-        rng = np.random.default_rng(3)
-        lim = np.array([[d.max_translation_speed, d.max_rotation_speed] for d in sim.devices])
-        for _ in range(5):
-            st = sim.step(st, rng.uniform(-0.5, 0.5, (b, 1, 2)) * lim, 1 / 15)
-        out.append(st)
-    np.testing.assert_allclose(out[1].positions, out[0].positions, atol=1e-8)
-    np.testing.assert_allclose(out[1].twist, out[0].twist, atol=1e-8)
-    np.testing.assert_allclose(out[1].contact_force, out[0].contact_force, atol=1e-8)

@@ -141,31 +141,25 @@ def test_sdf_kernel_matches_sdfgrid():
 
 
 def test_band_cholesky_matches_scipy():
-    """The lane-batched band Cholesky solves each lane's own system (3 lanes, tolerance 1e-10)."""
     rng = np.random.default_rng(2)
-    n, p, lanes = 60, 8, 3
-    hb = np.zeros((n, p + 1, lanes))
-    x = np.zeros((n, lanes))
-    expected = np.zeros((n, lanes))
-    for w in range(lanes):
-        a = np.zeros((n, n))
-        for k in range(p + 1):
-            v = rng.normal(size=n - k)
-            a += np.diag(v, -k) + (np.diag(v, k) if k else 0)
-        a = a @ a.T + n * np.eye(n)  # SPD; keep the band of half width p, diagonally dominant
-        a = np.triu(np.tril(a, p), -p) + 10 * n * np.eye(n)
-        b = rng.normal(size=n)
-        for k in range(p + 1):
-            hb[k:, k, w] = np.diag(a, -k)
-        x[:, w] = b
-        lower = np.zeros((p + 1, n))
-        for k in range(p + 1):
-            lower[k, : n - k] = np.diag(a, -k)
-        expected[:, w] = solveh_banded(lower, b, lower=True)
-    s, t = np.empty(lanes), np.empty(lanes)
-    band_cholesky(hb, n, p, s, t, lanes)
-    band_solve(hb, n, p, x, s, lanes)
-    np.testing.assert_allclose(x, expected, rtol=1e-10)
+    n, p = 60, 8
+    a = np.zeros((n, n))
+    for k in range(p + 1):
+        v = rng.normal(size=n - k)
+        a += np.diag(v, -k) + (np.diag(v, k) if k else 0)
+    a = a @ a.T + n * np.eye(n)  # SPD, bandwidth 2p: keep p by taking the band of a banded SPD
+    a = np.triu(np.tril(a, p), -p) + 10 * n * np.eye(n)
+    b = rng.normal(size=n)
+    hb = np.zeros((n, p + 1))
+    for k in range(p + 1):
+        hb[k:, k] = np.diag(a, -k)
+    band_cholesky(hb, n, p)
+    x = b.copy()
+    band_solve(hb, n, p, x)
+    lower = np.zeros((p + 1, n))
+    for k in range(p + 1):
+        lower[k, : n - k] = np.diag(a, -k)
+    np.testing.assert_allclose(x, solveh_banded(lower, b, lower=True), rtol=1e-10)
 
 
 def test_numpy_reference_backend_matches_numba():
