@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import difflib
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 
 import numpy as np
@@ -108,6 +110,31 @@ def _python_kernels():
     ns: dict = {"nb": shim, "__name__": "igtwin.sim._rod_kernels_py"}
     exec(compile(src, _rod_kernels.__file__, "exec"), ns)  # noqa: S102
     return types.SimpleNamespace(**ns)
+
+
+@contextmanager
+def _serial_kernels(serial: bool) -> Iterator[None]:
+    """Run the numba kernels called inside on the calling thread only, when ``serial``.
+
+    The rod kernel spreads worlds over numba's thread pool (``prange``). With one world there is
+    nothing to spread, but every call still wakes the pool and waits at its barrier: on a busy
+    machine (a second process on the other core) that wait cost 3–10 ms per step against 0.3 ms
+    of work. ``numba.set_num_threads`` is thread-local and is restored on exit.
+    """
+    if not serial:
+        yield
+        return
+    import numba
+
+    n = numba.get_num_threads()
+    if n == 1:
+        yield
+        return
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(n)
 
 
 class _DeviceParams:
@@ -467,15 +494,16 @@ class RodSimulator:
         tp = np.zeros((bw, d))
         nfirst = np.zeros((bw, d), np.int64)
         pr = self._stacked
-        self._k.rod_step_batch(
-            xs, th, lin, phi, cf,
-            np.ascontiguousarray(cmd[:, :, 0]), np.ascontiguousarray(cmd[:, :, 1]),
-            fe, dt, self.substeps, self.newton_iterations, self.max_inserted_length,
-            self.max_proximal_force, pr["ei"], pr["gj"], pr["ks"], pr["kap"], pr["rad"],
-            pr["drag"], self.friction, self.contact_stiffness, self.node_spacing, self._a0,
-            self._d0, self._u0, self._sdf_v, self._sdf_o, self.sdf.spacing,
-            self.sdf.outside_value, fp, tp, nfirst,
-        )  # fmt: skip
+        with _serial_kernels(self.backend == "numba" and bw == 1):
+            self._k.rod_step_batch(
+                xs, th, lin, phi, cf,
+                np.ascontiguousarray(cmd[:, :, 0]), np.ascontiguousarray(cmd[:, :, 1]),
+                fe, dt, self.substeps, self.newton_iterations, self.max_inserted_length,
+                self.max_proximal_force, pr["ei"], pr["gj"], pr["ks"], pr["kap"], pr["rad"],
+                pr["drag"], self.friction, self.contact_stiffness, self.node_spacing, self._a0,
+                self._d0, self._u0, self._sdf_v, self._sdf_o, self.sdf.spacing,
+                self.sdf.outside_value, fp, tp, nfirst,
+            )  # fmt: skip
         st.positions, st.twist, st.inserted_length, st.rotation = xs, th, lin, phi
         # the grip transmits at most ±max_proximal_force: beyond it the device slips in the
         # operator's hand (the feed stops), so that is the force the operator feels

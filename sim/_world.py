@@ -8,7 +8,6 @@ accrued for every fluoroscopy pulse whether or not a frame is drawn.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,31 +19,6 @@ __all__ = ["World", "WorldCommands", "WorldState"]
 
 #: Device catalogue material -> imaging material (radiopaque filler of catheter shafts).
 _IMAGING_MATERIAL = {"catheter_polymer": "polymer_barium"}
-
-
-@contextmanager
-def _serial_kernels(serial: bool):
-    """Run the numba kernels called inside on the calling thread only, when ``serial``.
-
-    The rod kernel spreads worlds over numba's thread pool (``prange``). With one world there is
-    nothing to spread, but every call still wakes the pool and waits at its barrier: on a busy
-    machine (a second process on the other core) that wait cost 3–10 ms per step against 0.3 ms
-    of work. ``numba.set_num_threads`` is thread-local and is restored on exit.
-    """
-    if not serial:
-        yield
-        return
-    import numba
-
-    n = numba.get_num_threads()
-    if n == 1:
-        yield
-        return
-    numba.set_num_threads(1)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(n)
 
 
 @dataclass
@@ -224,8 +198,7 @@ class World:
         B = self.n_worlds
         mask = np.ones(B, bool) if world_mask is None else np.asarray(world_mask, bool)
         if self.state is None:
-            with _serial_kernels(self.n_worlds == 1 and self.rods.backend == "numba"):
-                rod = self.rods.initial_state(inserted_length=inserted_mm)
+            rod = self.rods.initial_state(inserted_length=inserted_mm)
             self.state = WorldState(
                 t=np.zeros(B),
                 rod=rod,
@@ -238,8 +211,7 @@ class World:
                 events=[[] for _ in range(B)],
             )
         else:
-            with _serial_kernels(self.n_worlds == 1 and self.rods.backend == "numba"):
-                self.rods.reset(self.state.rod, mask, inserted_length=inserted_mm)
+            self.rods.reset(self.state.rod, mask, inserted_length=inserted_mm)
         s = self.state
         for b in np.flatnonzero(mask):
             s.t[b] = 0.0
@@ -295,8 +267,7 @@ class World:
 
         ``device_commands`` (B, D, 2): mm/s and rad/s. Returns the new ``RodState``.
         """
-        with _serial_kernels(self.n_worlds == 1 and self.rods.backend == "numba"):
-            return self.rods.step(rod, device_commands, dt)
+        return self.rods.step(rod, device_commands, dt)
 
     def _contrast(self, b: int):
         if self.contrast[b] is None:
