@@ -290,6 +290,10 @@ class RodSimulator:
         ref = np.array([0.0, 1.0, 0.0]) if abs(self._d0[1]) < 0.9 else np.array([1.0, 0.0, 0.0])
         u0 = ref - (ref @ self._d0) * self._d0
         self._u0 = u0 / np.linalg.norm(u0)
+        # command bounds with the same 1e-9 relative slack as before (D, 2)
+        self._speed_limits = np.array(
+            [[d.max_translation_speed, d.max_rotation_speed] for d in devs]
+        ) * (1 + 1e-9)
         self._sdf_v = np.ascontiguousarray(sdf.values, dtype=np.float32)
         self._sdf_o = np.ascontiguousarray(sdf.origin, dtype=np.float64)
         if self.backend == "numpy":
@@ -441,26 +445,22 @@ class RodSimulator:
                 f"`commands` must have shape {shp} (worlds, devices, [mm/s, rad/s]), "
                 f"got {cmd.shape}"
             )
+        lim = self._speed_limits  # (D, 2): mm/s, rad/s
+        if np.isfinite(cmd).all() and (np.abs(cmd) <= lim).all():
+            return cmd  # the common case: one vectorised check
         bad = ~np.isfinite(cmd)
         if bad.any():
             w, k, c = np.argwhere(bad)[0]
             raise ValueError(
                 f"`commands[{w}, {k}, {c}]` is {cmd[w, k, c]}; expected a finite value"
             )
-        for k, dev in enumerate(self.devices):
-            for c, lim, unit in (
-                (0, dev.max_translation_speed, "mm/s"),
-                (1, dev.max_rotation_speed, "rad/s"),
-            ):
-                over = np.abs(cmd[:, k, c]) > lim * (1 + 1e-9)
-                if over.any():
-                    w = int(np.flatnonzero(over)[0])
-                    what = "translation" if c == 0 else "rotation"
-                    raise ValueError(
-                        f"`commands[{w}, {k}, {c}]` = {cmd[w, k, c]} {unit} exceeds the {what} "
-                        f"speed limit ±{lim:.4g} {unit} of {dev.name!r}"
-                    )
-        return cmd
+        w, k, c = np.argwhere(np.abs(cmd) > lim)[0]
+        dev = self.devices[k]
+        what, unit = ("translation", "mm/s") if c == 0 else ("rotation", "rad/s")
+        raise ValueError(
+            f"`commands[{w}, {k}, {c}]` = {cmd[w, k, c]} {unit} exceeds the {what} speed limit "
+            f"±{(dev.max_translation_speed, dev.max_rotation_speed)[c]:.4g} {unit} of {dev.name!r}"
+        )
 
     # ------------------------------------------------------------------ internals
     def _broadcast(self, name: str, v: float | NDArray) -> NDArray[np.float64]:
