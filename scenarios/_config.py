@@ -14,7 +14,12 @@ import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
 __all__ = [
     "AnatomyConfig",
@@ -63,9 +68,24 @@ class DeviceConfig:
 
 @dataclass(frozen=True)
 class StartConfig:
-    """Where the episode starts: devices already ``inserted_mm`` into the access vessel."""
+    """Where the episode starts: devices already ``inserted_mm`` into the access vessel.
+
+    For domain randomisation each reset can draw (from the episode's seed) the inserted length
+    uniformly in ``inserted_mm ± inserted_jitter_mm`` and, with ``random_rotation``, each
+    device's initial axial rotation uniformly in [0, 2π) rad (where an angled tip points).
+    """
 
     inserted_mm: float = 60.0
+    inserted_jitter_mm: float = 0.0
+    random_rotation: bool = False
+
+    def draw(self, rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[NDArray, NDArray]:
+        """Inserted lengths (mm) and rotations (rad) of shape ``shape`` for one reset."""
+        ins = np.full(shape, self.inserted_mm)
+        if self.inserted_jitter_mm > 0:
+            ins = ins + rng.uniform(-self.inserted_jitter_mm, self.inserted_jitter_mm, shape)
+        rot = rng.uniform(0.0, 2 * np.pi, shape) if self.random_rotation else np.zeros(shape)
+        return np.maximum(ins, 0.0), rot
 
 
 @dataclass(frozen=True)
@@ -201,6 +221,10 @@ def _coerce(value: Any, annotation: str, where: str) -> Any:
         if not isinstance(value, str):
             raise ScenarioError(f"{where}: expected a string, got {value!r}")
         return value
+    if ann.startswith("bool"):
+        if not isinstance(value, bool):
+            raise ScenarioError(f"{where}: expected true or false, got {value!r}")
+        return value
     if ann.startswith("tuple"):
         if not isinstance(value, list | tuple):
             raise ScenarioError(f"{where}: expected a list, got {value!r}")
@@ -290,6 +314,11 @@ def _check_ranges(sc: Scenario) -> None:
         (1 <= sc.control.substeps <= 64, "[control].substeps", "in 1..64"),
         (sc.limits.max_steps >= 1, "[limits].max_steps", ">= 1"),
         (sc.start.inserted_mm >= 0, "[start].inserted_mm", ">= 0 mm"),
+        (
+            0 <= sc.start.inserted_jitter_mm <= sc.start.inserted_mm,
+            "[start].inserted_jitter_mm",
+            "in [0, inserted_mm] mm",
+        ),
         (sc.target.radius_mm > 0, "[target].radius_mm", "> 0 mm"),
         (sc.target.depth_mm >= 0, "[target].depth_mm", ">= 0 mm"),
         (300 <= sc.carm.sid_mm <= 1300, "[carm].sid_mm", "in 300..1300 mm"),

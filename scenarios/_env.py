@@ -28,7 +28,8 @@ weights from the scenario's ``[reward]`` table.
 
 Starting State
 --------------
-Devices inserted ``[start].inserted_mm`` from the access site, straight, unrotated.
+Devices inserted ``[start].inserted_mm`` from the access site along the path, unrotated (or
+drawn per reset from the seed: ``[start].inserted_jitter_mm``, ``[start].random_rotation``).
 
 Episode End
 -----------
@@ -279,7 +280,8 @@ class InterventionEnv(gym.Env):
         super().reset(seed=seed)
         self._reset_seed = seed
         self._build_world()
-        self.world.reset(inserted_mm=self.scenario.start.inserted_mm)
+        ins, rot = self.scenario.start.draw(self.np_random, (1, len(self.case.devices)))
+        self.world.reset(inserted_mm=ins, rotation_rad=rot)
         self._snap = snapshot_from_world(self.world, self.case, self._target_b)
         self._steps = 0
         self._actions = []

@@ -96,7 +96,8 @@ class InterventionVectorEnv(VectorEnv):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
-        self.world.reset(inserted_mm=self.scenario.start.inserted_mm)
+        ins, rot = self.scenario.start.draw(self.np_random, (self.num_envs, len(self.case.devices)))
+        self.world.reset(inserted_mm=ins, rotation_rad=rot)
         self._steps[:] = 0
         self._snap = snapshot_from_world(self.world, self.case, self._target)
         return state_observation(self._snap), {}
@@ -123,7 +124,10 @@ class InterventionVectorEnv(VectorEnv):
         if done.any():
             info["final_obs"] = obs.copy()
             info["_final_obs"] = done.copy()
-            self.world.reset(inserted_mm=self.scenario.start.inserted_mm, world_mask=done)
+            ins, rot = self.scenario.start.draw(
+                self.np_random, (self.num_envs, len(self.case.devices))
+            )
+            self.world.reset(inserted_mm=ins, rotation_rad=rot, world_mask=done)
             self._steps[done] = 0
             cur = snapshot_from_world(self.world, self.case, self._target)
             obs = state_observation(cur)

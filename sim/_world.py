@@ -185,11 +185,15 @@ class World:
     def reset(
         self,
         *,
-        inserted_mm: float,
+        inserted_mm: float | NDArray[np.float64],
         world_mask: NDArray[np.bool_] | None = None,
         seed: int | None = None,
+        rotation_rad: float | NDArray[np.float64] = 0.0,
     ) -> WorldState:
         """Start (or restart the masked) worlds with ``inserted_mm`` of each device inserted.
+
+        ``inserted_mm`` and ``rotation_rad`` (each device's initial axial rotation) broadcast to
+        (B, D).
 
         ``seed`` reseeds :attr:`rng`, the noise source of frames rendered without an ``rng``.
         """
@@ -198,7 +202,7 @@ class World:
         B = self.n_worlds
         mask = np.ones(B, bool) if world_mask is None else np.asarray(world_mask, bool)
         if self.state is None:
-            rod = self.rods.initial_state(inserted_length=inserted_mm)
+            rod = self.rods.initial_state(inserted_length=inserted_mm, rotation=rotation_rad)
             self.state = WorldState(
                 t=np.zeros(B),
                 rod=rod,
@@ -211,7 +215,9 @@ class World:
                 events=[[] for _ in range(B)],
             )
         else:
-            self.rods.reset(self.state.rod, mask, inserted_length=inserted_mm)
+            self.rods.reset(
+                self.state.rod, mask, inserted_length=inserted_mm, rotation=rotation_rad
+            )
         s = self.state
         for b in np.flatnonzero(mask):
             s.t[b] = 0.0

@@ -68,6 +68,11 @@ def test_coaxial_pair_scenario_has_catheter_then_wire():
         (_with(rewards={}), r"unknown table \[rewards\].*Did you mean 'reward'"),
         (_with(start={"inserted_mm": float("nan")}), "expected a finite number"),
         (
+            _with(start={"inserted_mm": 40.0, "inserted_jitter_mm": 50.0}),
+            r"\[start\].inserted_jitter_mm must be in \[0, inserted_mm\]",
+        ),
+        (_with(start={"random_rotation": "yes"}), r"random_rotation: expected true or false"),
+        (
             _with(anatomy={"procedural": "aortic-arch", "seeds": [0, 10], "held_out_seeds": [5]}),
             "overlap the training seeds",
         ),
