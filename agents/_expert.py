@@ -38,7 +38,7 @@ class ExpertConfig:
     """
 
     push: float = 0.2
-    slow_push: float = 0.12
+    slow_push: float = 0.2
     retract: float = -0.3
     slow_retract: float = -0.1
     lookahead_mm: float = 12.0
@@ -49,7 +49,7 @@ class ExpertConfig:
     dash_window_mm: float = 40.0
     avoid_weight: float = 2.0
     avoid_push: float = 0.2
-    retry_pushes: tuple[float, ...] = (1.0, 3.0, 2.0)
+    retry_pushes: tuple[float, ...] = (1.0, 4.0, 2.5, 5.0)
     avoid_spin: float = 0.0
     retry_turns: tuple[float, ...] = (0.0, 1.2, -1.2, 0.6, -0.6)
     aim_tolerance_rad: float = 0.5
