@@ -39,7 +39,7 @@ _P = 6  # half bandwidth of the position Hessian: stretch blocks reach dof offse
 _EPS_V = 1.0  # mm/s, regularisation speed of Coulomb friction
 _MAX_STEP = 1.0  # mm, largest node move per Gauss-Newton iteration (damping)
 _TOL_STEP = 0.1  # mm: iterate on (up to _MAX_ITER_FACTOR x) while a node moves more
-_MAX_ITER_FACTOR = 8  # unconverged substeps (jammed, buckled wires) get up to 8x the minimum
+_MAX_ITER_FACTOR = 3  # up to 3x the minimum (8x was 2x slower in heavy contact)
 
 
 @nb.njit(cache=True, error_model="numpy")
