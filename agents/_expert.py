@@ -60,11 +60,20 @@ class ExpertConfig:
     force_soft_n: float = 0.8
     force_hard_n: float = 2.0
     shaft_back_mm: tuple[float, float] = (8.0, 14.0)
+    catheter_shaft_back_mm: tuple[float, float] = (18.0, 26.0)
     retract_clear_mm: float = 25.0
     catheter_lag_mm: float = 25.0
     catheter_corotate: bool = False
     catheter_wait: bool = False
     anchor_mm: float = 30.0
+    catheter_lead: bool = False
+    lead_wire_mm: float = -3.0
+    engage_mm: float = 5.0
+    catheter_wrong_depth_mm: float = 6.0
+    force_nodes: int = 20
+    supported_aim_tolerance_rad: float = 1.6
+    follow_gap_mm: float = 40.0
+    follow_lag_mm: float = 15.0
     max_accel: float = 0.1
     vary: bool = True
     patience: int = 60
@@ -249,6 +258,7 @@ class ExpertAgent:
         self._anchored = False
         self._entering = False
         self._free = False
+        self._stage = "approach"
 
     # ------------------------------------------------------------------ helpers
     def _start_episode(self, env) -> None:
@@ -284,6 +294,8 @@ class ExpertAgent:
     def _full_action(self, env, lead: tuple[float, float]) -> NDArray[np.float32]:
         D = len(env.case.devices)
         action = np.zeros(env.action_space.shape, np.float32)
+        if D == 2 and self._catheter_leads(env) and self._stage != "approach":
+            return self._coaxial_action(env, lead)
         action[2 * (D - 1) : 2 * D] = lead
         if D == 2:
             action[0] = self._catheter_command(env)
@@ -294,8 +306,96 @@ class ExpertAgent:
                 action[1] = lead[1] * w[1].max_rotation_speed / w[0].max_rotation_speed
         return np.clip(action, -1.0, 1.0)
 
+    # ------------------------------------------------------------------ coaxial pair
+    def _catheter_leads(self, env) -> bool:
+        return len(env.case.devices) == 2 and self.cfg.catheter_lead
+
+    @staticmethod
+    def _gap(env) -> float:
+        """How far (mm) the wire's tip leads the catheter's (inserted lengths)."""
+        ins = env.world.state.rod.inserted_length[0]
+        return float(ins[-1] - ins[0])
+
+    def _update_stage(self, env, route: _Route) -> None:
+        """Catheter-led selection: which device leads now.
+
+        - *approach*: the wire leads with the catheter ``catheter_lag_mm`` behind (as without
+          this phase) until the wire's tip is past the last ostium before the first branch on
+          the path (a straight wire passes ostia better than the curved catheter);
+        - *catch*: the catheter advances over the held wire to its tip (not steered);
+        - *cath*: the catheter leads, steered like an angled wire by its own tip curve, with
+          the wire's tip held just inside it (the curve free, not straightened);
+        - *wire*: once the catheter's tip is ``engage_mm`` into the first branch on the path,
+          it holds and the wire leads out of it;
+        - *follow*: once the wire leads by ``follow_gap_mm``, the wire holds and the catheter
+          advances over it to ``follow_lag_mm`` behind its tip.
+
+        A catheter that falls back into the parent goes back to *cath*.
+        """
+        cfg = self.cfg
+        ctip = np.asarray(env.world.state.rod.tip_position[0, 0], dtype=np.float64)
+        cb, cs = route.locate(ctip)
+        stage = self._stage
+        gap = self._gap(env)
+        if len(route.chain) < 2:
+            stage = "wire" if stage in ("approach", "cath") else stage
+        elif stage == "approach":
+            wb, ws = route.locate(np.asarray(env.world.state.rod.tip_position[0, -1], float))
+            if wb in route.chain[1:] or (wb == route.chain[0] and ws >= self._clear_s(route)):
+                stage = "catch"
+        elif stage == "catch":
+            if gap <= cfg.lead_wire_mm + 1.0:
+                stage = "cath"
+        elif stage == "cath":
+            k = route.chain.index(cb) if cb in route.chain else 0
+            if k > 1 or (k == 1 and route.depth(cb, cs) >= cfg.engage_mm):
+                stage = "wire"
+        elif cb == route.chain[0]:
+            stage = "cath"
+        elif stage == "wire" and gap > cfg.follow_gap_mm:
+            stage = "follow"
+        elif stage == "follow" and gap < cfg.follow_lag_mm:
+            stage = "wire"
+        if stage != self._stage:
+            self._stage = stage
+            self._anchor, self._still, self._trans = None, 0, 0.0
+            self._backup_from, self._retract_from = None, None
+            self._final_mode = "advance"
+
+    def _clear_s(self, route: _Route) -> float:
+        """Arc length on the first path branch past its last ostium before the next one."""
+        J = route.junction[route.chain[1]]
+        start = J - self.cfg.approach_mm
+        for d in route.distractors[route.chain[0]]:
+            if route.junction[d] < J:
+                start = max(start, route.junction[d] + route.tree[d].radii[0] + 2.0)
+        return start
+
+    def _coaxial_action(self, env, lead: tuple[float, float]) -> NDArray[np.float32]:
+        cfg = self.cfg
+        dev = env.case.devices
+        dt = env.scenario.dt
+        gap = self._gap(env)
+        action = np.zeros(env.action_space.shape, np.float32)
+        if self._stage == "cath":
+            action[0:2] = lead
+            action[2] = (cfg.lead_wire_mm - gap) / (dev[1].max_translation_speed * dt)
+        elif self._stage == "catch":
+            c = (gap - cfg.lead_wire_mm) / (dev[0].max_translation_speed * dt)
+            action[0] = min(c, cfg.push * self._speed)
+        elif self._stage == "wire":
+            action[2:4] = lead
+        else:  # follow: the catheter advances over the held wire
+            action[3] = lead[1]
+            if lead[0] < 0:
+                action[2] = lead[0]
+            else:
+                c = (gap - cfg.follow_lag_mm) / (dev[0].max_translation_speed * dt)
+                action[0] = min(c, cfg.push * self._speed)
+        return np.clip(action, -1.0, 1.0)
+
     def _rotation(
-        self, env, bend: NDArray, shaft: NDArray, want: NDArray | None
+        self, env, bend: NDArray, shaft: NDArray, want: NDArray | None, lead: int = -1
     ) -> tuple[float, float]:
         """(rotation command, aiming error in rad) that turns the bend toward ``want``.
 
@@ -313,23 +413,29 @@ class ExpertAgent:
         if abs(err) > self.cfg.flip_rad and err * self._rot_sign < 0:
             err = -err  # nearly opposite: keep turning the same way instead of dithering
         self._rot_sign = 1.0 if err >= 0 else -1.0
-        dev = env.case.devices[-1]
+        dev = env.case.devices[lead]
         per_step = dev.max_rotation_speed * env.scenario.dt  # rad per step at full speed
         gain = self.cfg.rotate_gain * min(1.0, frac / (2.0 * self.cfg.steer_deadband))
         cmd = float(np.clip(gain * err / per_step, -self.cfg.max_rotate, self.cfg.max_rotate))
         return cmd, abs(err) * min(1.0, frac / (2.0 * self.cfg.steer_deadband))
 
     # ------------------------------------------------------------------ policy
-    def _tip_frame(self, env):
-        """(tip, shaft direction, bend vector, max wall force) of the lead device."""
+    def _tip_frame(self, env, lead: int = -1):
+        """(tip, shaft direction, bend vector, max wall force) of device ``lead``."""
         rod = env.world.state.rod
-        lead = rod.positions.shape[1] - 1
+        lead = lead % rod.positions.shape[1]
         pts = rod.positions[0, lead][rod.node_mask[0, lead]]
         tip = np.asarray(rod.tip_position[0, lead], dtype=np.float64)
         tdir = np.asarray(rod.tip_direction[0, lead], dtype=np.float64)
         b0, b1 = self.cfg.shaft_back_mm
+        if lead == 0 and rod.positions.shape[1] == 2:
+            b0, b1 = self.cfg.catheter_shaft_back_mm  # behind the catheter's tip curve
         shaft = _unit(_point_back(pts, b0) - _point_back(pts, b1))
         bend = tdir - np.dot(tdir, shaft) * shaft
+        if rod.positions.shape[1] == 2 and self.cfg.catheter_lead:
+            # the lead device's distal part: a catheter looped in the arch presses the wall
+            nodes = np.flatnonzero(rod.node_mask[0, lead])[-self.cfg.force_nodes :]
+            return tip, shaft, bend, float(np.max(rod.contact_force[0, lead, nodes]))
         return tip, shaft, bend, float(np.max(rod.contact_force[0]))
 
     def _decide(self, route: _Route, tip: NDArray, branch: str, s: float):
@@ -433,7 +539,11 @@ class ExpertAgent:
         route = self._get_route(env)
         if self._rng is None:
             self._start_episode(env)
-        tip, shaft, bend, force = self._tip_frame(env)
+        lead = -1
+        if self._catheter_leads(env):
+            self._update_stage(env, route)
+            lead = 0 if self._stage == "cath" else -1
+        tip, shaft, bend, force = self._tip_frame(env, lead)
         branch, s = route.locate(tip)
         self._entering = self.phase in ("enter", "overshoot") or branch in route.chain[1:]
         if len(route.chain) > 1 and branch in route.chain[1:]:
@@ -444,7 +554,8 @@ class ExpertAgent:
             self._anchored = False
         if branch not in route.chain and self._retract_from is None:
             host, child = route.ancestor_on_chain(branch)
-            if branch == child and route.depth(branch, s) <= cfg.wrong_depth_mm:
+            mouth = cfg.catheter_wrong_depth_mm if lead == 0 else cfg.wrong_depth_mm
+            if branch == child and route.depth(branch, s) <= mouth:
                 branch, s = host, route.junction[child]  # only in the ostium's mouth
         if branch not in route.chain and self._retract_from is None:
             self._retract_from = route.ancestor_on_chain(branch)[1]
@@ -488,11 +599,11 @@ class ExpertAgent:
             trans = cfg.retract
         else:
             self.phase, want, trans = self._decide(route, tip, branch, s)
-        rot, err = self._rotation(env, bend, shaft, want)
+        rot, err = self._rotation(env, bend, shaft, want, lead)
         if self.phase == "spin":
             rot = cfg.avoid_spin
         if self._roll_left and self.phase == "travel":  # the episode's initial roll
-            per_step = env.case.devices[-1].max_rotation_speed * env.scenario.dt
+            per_step = env.case.devices[lead].max_rotation_speed * env.scenario.dt
             step = float(
                 np.clip(self._roll_left, -cfg.max_rotate * per_step, cfg.max_rotate * per_step)
             )
@@ -501,7 +612,10 @@ class ExpertAgent:
         if trans > 0:
             trans *= self._speed
             gated = not (self._free and self.phase == "pass")
-            if gated and err > cfg.aim_tolerance_rad:
+            tol = cfg.aim_tolerance_rad
+            if self._catheter_leads(env) and self._stage in ("wire", "follow"):
+                tol = cfg.supported_aim_tolerance_rad  # out of an engaged catheter
+            if gated and err > tol:
                 trans = min(trans, 0.03)
             if force > cfg.force_hard_n:
                 trans = -0.05
