@@ -66,13 +66,13 @@ class ExpertConfig:
     catheter_corotate: bool = False
     catheter_wait: bool = False
     anchor_mm: float = 30.0
-    catheter_lead: bool = False
+    catheter_lead: bool = True
     lead_wire_mm: float = -3.0
     engage_mm: float = 5.0
     catheter_wrong_depth_mm: float = 6.0
     force_nodes: int = 20
     supported_aim_tolerance_rad: float = 1.6
-    follow_gap_mm: float = 40.0
+    follow_gap_mm: float = float("inf")
     follow_lag_mm: float = 15.0
     max_accel: float = 0.1
     vary: bool = True
@@ -432,9 +432,13 @@ class ExpertAgent:
             b0, b1 = self.cfg.catheter_shaft_back_mm  # behind the catheter's tip curve
         shaft = _unit(_point_back(pts, b0) - _point_back(pts, b1))
         bend = tdir - np.dot(tdir, shaft) * shaft
-        if rod.positions.shape[1] == 2 and self.cfg.catheter_lead:
+        if rod.positions.shape[1] == 2 and self.cfg.catheter_lead and self._stage != "approach":
             # the lead device's distal part: a catheter looped in the arch presses the wall
-            nodes = np.flatnonzero(rod.node_mask[0, lead])[-self.cfg.force_nodes :]
+            n = self.cfg.force_nodes
+            if lead == 1:  # not the wire's exit from the catheter (a clamp-and-wall spike)
+                spacing = float(env.world.rods.node_spacing)
+                n = int(np.clip((self._gap(env) - 8.0) / spacing, 2, n))
+            nodes = np.flatnonzero(rod.node_mask[0, lead])[-n:]
             return tip, shaft, bend, float(np.max(rod.contact_force[0, lead, nodes]))
         return tip, shaft, bend, float(np.max(rod.contact_force[0]))
 

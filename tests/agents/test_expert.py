@@ -107,32 +107,30 @@ def test_coaxial_catheter_follows_the_wire():
     assert abs((ins[1] - ins[0]) - expert.cfg.catheter_lag_mm) < 10.0
 
 
-def _catheter_led(seed: int, steps: int, **kw):
-    env = InterventionEnv("stroke-access-lica", record=False)
-    obs, _ = env.reset(seed=seed)
-    expert = ExpertAgent(env, ExpertConfig(catheter_lead=True, **kw))
-    expert.reset()
-    stages = []
-    for _ in range(steps):
-        obs, _, term, trunc, info = env.step(expert.act(obs))
-        if not stages or stages[-1] != expert._stage:
-            stages.append(expert._stage)
-        if term or trunc:
-            break
-    return env, expert, stages, bool(term and info["is_success"])
+def test_coaxial_expert_reaches_the_lica():
+    # catheter-led selection: the wire leads past the LSA, the catheter catches up over it and
+    # its own curve selects the LCCA, then the wire leads out of it (seed 0: 797 steps)
+    ok, steps, _, _ = run("stroke-access-lica", 0)
+    assert ok, f"stroke-access-lica not reached in {steps} steps"
 
 
 def test_catheter_led_selection_engages_the_lcca():
-    # the wire leads past the LSA, the catheter catches up over it, then its own curve selects
-    # the LCCA (seed 1: engaged at step 417) and the wire leads out of it
-    env, expert, stages, _ = _catheter_led(1, 430)
-    assert stages[:4] == ["approach", "catch", "cath", "wire"]
+    env = InterventionEnv("stroke-access-lica", record=False)
+    obs, _ = env.reset(seed=1)
+    expert = ExpertAgent(env)
+    expert.reset()
+    stages = []
+    for _ in range(430):  # seed 1: the catheter engages the LCCA at step 425
+        obs, *_ = env.step(expert.act(obs))
+        if not stages or stages[-1] != expert._stage:
+            stages.append(expert._stage)
+    assert stages == ["approach", "catch", "cath", "wire"]
     rod = env.world.state.rod
     branch, s = expert._route.locate(np.asarray(rod.tip_position[0, 0], dtype=np.float64))
     assert branch == "LCCA" and expert._route.depth(branch, s) >= expert.cfg.engage_mm
 
 
-@pytest.mark.xfail(reason="catheter-led coaxial access: 1/5 seeds (see docs/scenarios.md)")
-def test_catheter_led_expert_reaches_the_lica():
-    *_, ok = _catheter_led(0, 900)
-    assert ok
+@pytest.mark.slow
+def test_coaxial_expert_success_rate_over_seeds():
+    results = [run("stroke-access-lica", seed)[0] for seed in range(5)]
+    assert sum(results) >= 4, f"stroke-access-lica: {sum(results)}/5 reached"
