@@ -15,8 +15,12 @@ locates the tip on the vessel tree (branch and arc length):
 
 Rotation is closed-loop on the tip's bend direction (the distal tangent's component across the
 shaft), so torque lag and whip are corrected step by step. Pushing slows down when the wall force
-rises (the speed is a fraction of the device's maximum). In a coaxial pair the outer catheter
-follows a fixed distance behind the wire. Distances mm, angles rad, frame LPS, forces N.
+rises (the speed is a fraction of the device's maximum). In a coaxial pair (catheter, wire) the
+wire leads past the ostia before the first branch on the path with the catheter behind it, the
+catheter catches up over it and then leads, its own tip curve steered by the same phases, until
+it engages that branch; then it holds and the wire leads out of it (``catheter_lead``; without
+it the catheter follows a fixed distance behind the wire). Distances mm, angles rad, frame LPS,
+forces N.
 """
 
 from __future__ import annotations

@@ -130,7 +130,6 @@ def test_catheter_led_selection_engages_the_lcca():
     assert branch == "LCCA" and expert._route.depth(branch, s) >= expert.cfg.engage_mm
 
 
-@pytest.mark.slow
-def test_coaxial_expert_success_rate_over_seeds():
+def test_coaxial_expert_success_rate_over_seeds():  # ~7 s
     results = [run("stroke-access-lica", seed)[0] for seed in range(5)]
     assert sum(results) >= 4, f"stroke-access-lica: {sum(results)}/5 reached"
