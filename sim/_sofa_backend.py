@@ -13,8 +13,9 @@ moduli in MPa = N/mm², mass density in t/mm³):
   pipeline with ``LocalMinDistance`` and ``FrictionContactConstraint`` (Coulomb μ = ``friction``);
 - the lumen wall: a triangle mesh extracted from the SDF (marching cubes at 0, LPS mm, normals
   toward the lumen), ``TriangleCollisionModel`` + ``LineCollisionModel``, static;
-- the device: ``WireRestShape`` (two sections, rest shape of the distal section from the
-  DeviceSpec's tip curves through a loaded polyline), ``WireBeamInterpolation``,
+- the device: ``WireRestShape`` (two sections: the distal segment and the shaft; the distal
+  section's rest shape is one uniform arc with the net turning angle of the DeviceSpec's tip
+  curves over it), ``WireBeamInterpolation``,
   ``AdaptiveBeamForceFieldAndMass``, ``EulerImplicitSolver`` + ``BTDLinearSolver``,
   ``InterventionalRadiologyController`` (``xtip``/``rotationInstrument`` driven by the
   commands), clamp at the access (``FixedConstraint`` + ``RestShapeSpringsForceField``),
@@ -29,15 +30,12 @@ pairs raise NotImplementedError.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
 if TYPE_CHECKING:
-    from ._devices import DeviceSpec
     from ._rod import RodSimulator, RodState
 
 __all__ = ["SofaRodBackend", "check_sofa", "lumen_mesh"]
@@ -123,43 +121,6 @@ def lumen_mesh(sdf, edge: float = 1.0) -> tuple[NDArray[np.float64], NDArray[np.
     flip = np.einsum("ij,ij->i", n, g) > 0.0
     faces[flip] = faces[flip][:, [0, 2, 1]]
     return verts, faces
-
-
-def _rest_polyline(spec: DeviceSpec, region: float, ds: float = 0.1) -> NDArray[np.float64]:
-    """Rest centreline of the distal ``region`` mm, proximal end at the origin heading +x.
-
-    Material frame at the proximal end: m1 = +y, m2 = +z (BeamAdapter's local frame; the
-    controller's starting pose maps it to the access direction and reference director). Going
-    distally the tangent turns toward κ1·m1 + κ2·m2 (the DeviceSpec's rest curvature).
-    """
-    n = max(int(math.ceil(region / ds)), 2)
-    h = region / n
-    t = np.array([1.0, 0.0, 0.0])
-    m1 = np.array([0.0, 1.0, 0.0])
-    m2 = np.array([0.0, 0.0, 1.0])
-    x = np.zeros(3)
-    pts = [x.copy()]
-    for i in range(n):
-        s_tip = region - (i + 0.5) * h  # arc length from the tip at the midpoint
-        k1, k2 = spec.rest_curvature_at(np.array(s_tip))
-        w = k1 * m1 + k2 * m2  # d t / ds
-        a = float(np.linalg.norm(w)) * h
-        if a > 1e-12:
-            axis = np.cross(t, w / np.linalg.norm(w))
-            axis /= np.linalg.norm(axis)
-            # rotate the frame about `axis` by `a` (Rodrigues), midpoint rule for the position
-            tm = _rot(t, axis, 0.5 * a)
-            x = x + h * tm
-            t, m1, m2 = (_rot(v, axis, a) for v in (t, m1, m2))
-        else:
-            x = x + h * t
-        pts.append(x.copy())
-    return np.asarray(pts)
-
-
-def _rot(v: NDArray, k: NDArray, a: float) -> NDArray:
-    c, s = math.cos(a), math.sin(a)
-    return v * c + np.cross(k, v) * s + k * (k @ v) * (1 - c)
 
 
 def _quat_from_frame(x: NDArray, y: NDArray) -> list[float]:
@@ -284,11 +245,14 @@ class SofaRodBackend:
         self.total = (n - 1) * l  # simulated length, as the numba engine
         # two sections: the distal region (tip segment, widened to hold every tip curve) and
         # the shaft; each gets the length-weighted harmonic mean of E·I over its span
-        tip_seg = spec.segments[0].length
-        curve_end = max((c.start + c.length for c in spec.tip_curves), default=0.0)
-        region = min(max(tip_seg, curve_end), 0.5 * self.total)
+        region = min(spec.segments[0].length, 0.5 * self.total)
         self.region = region
         self.straight = self.total - region
+        # net rest turning angle over the distal section, as one uniform arc (the procedural
+        # spire; v23.06's loader-defined shapes break the collision sampling)
+        ss = np.linspace(0.0, region, 2001)
+        kap = spec.rest_curvature_at(0.5 * (ss[1:] + ss[:-1]))[:, 0]
+        self.tip_angle = float(np.sum(kap * np.diff(ss)))
         r_out = 0.5 * spec.outer_diameter
         self.radius = r_out
         secs = []
@@ -314,16 +278,11 @@ class SofaRodBackend:
             max(int(math.ceil(self.straight / collision_spacing)), 1),
             max(int(math.ceil(region / collision_spacing)), 1),
         ]
-        self._tmp = tempfile.TemporaryDirectory(prefix="igtwin_sofa_")
-        self._obj = os.path.join(self._tmp.name, "rest_shape.obj")
-        poly = _rest_polyline(spec, region)
-        with open(self._obj, "w", encoding="ascii") as fh:
-            for p in poly:
-                fh.write(f"v {p[0]:.9f} {p[1]:.9f} {p[2]:.9f}\n")
-            for i in range(len(poly) - 1):
-                fh.write(f"l {i + 1} {i + 2}\n")
         self._verts, self._tris = lumen_mesh(sim.sdf, mesh_edge)
-        self._pose = [*map(float, sim._a0), *_quat_from_frame(sim._d0, sim._u0)]
+        # the spire bends toward local -z: map it to +u0 (numba's m1 at zero rotation), or to
+        # -u0 for a negative angle; local x to the access direction
+        u = sim._u0 if self.tip_angle >= 0 else -sim._u0
+        self._pose = [*map(float, sim._a0), *_quat_from_frame(sim._d0, np.cross(sim._d0, u))]
         self.worlds = [self._build(w) for w in range(sim.n_worlds)]
 
     # -------------------------------------------------------------------------- scene
@@ -358,13 +317,15 @@ class SofaRodBackend:
         wall.addObject("LineCollisionModel", moving=False, simulated=False)
         # device rest shape and topology
         topo = root.addChild("rest")
-        topo.addObject("MeshOBJLoader", name="loader", filename=self._obj)
+        ang = abs(self.tip_angle)
+        spire = 2.0 * self.region / ang if ang > 1e-9 else 1e9
         topo.addObject(
             "WireRestShape",
             name="shape",
             template="Rigid3d",
-            isAProceduralShape=False,
-            loader="@loader",
+            isAProceduralShape=True,
+            spireDiameter=float(spire),
+            spireHeight=0.0,
             straightLength=self.straight,
             length=self.total,
             youngModulus=sec_shaft["E"],
