@@ -201,9 +201,9 @@ class SofaRodBackend:
         ceil(dt / sofa_dt))`` SOFA steps (stEVE uses 0.006 s).
     beam_length_tip, beam_length_shaft : float, default: 1.5, 3.0
         Beam element length (mm) in the distal section and in the shaft.
-    collision_spacing : float, default: 1.0
+    collision_spacing : float, default: 2.0
         Spacing (mm) of the device's collision points.
-    mesh_edge : float, default: 1.0
+    mesh_edge : float, default: 2.0
         Edge length (mm) of the lumen mesh (marching-cubes step).
     rayleigh_stiffness, rayleigh_mass : float, default: 0.0, 0.1
         Rayleigh damping of the implicit Euler solver (a stiffness term relaxes the beam toward
@@ -219,8 +219,8 @@ class SofaRodBackend:
         sofa_dt: float = 0.006,
         beam_length_tip: float = 1.5,
         beam_length_shaft: float = 3.0,
-        collision_spacing: float = 1.0,
-        mesh_edge: float = 1.0,
+        collision_spacing: float = 2.0,
+        mesh_edge: float = 2.0,
         rayleigh_stiffness: float = 0.0,
         rayleigh_mass: float = 0.1,
     ) -> None:
@@ -460,7 +460,7 @@ class SofaRodBackend:
             ext = None if external_force is None else external_force[w, 0]
             self._apply_load(wd, state, w, ext)
             v, om = float(commands[w, 0, 0]), float(commands[w, 0, 1])
-            for _ in range(nsub):
+            for _ in range(nsub):  # the grip limit uses the push of the last control step
                 jammed = (v > 0 and wd.fprox > fmax) or (v < 0 and wd.fprox < -fmax)
                 if not jammed:
                     wd.xtip = float(np.clip(wd.xtip + v * h, 0.0, self.sim.max_inserted_length))
@@ -469,7 +469,6 @@ class SofaRodBackend:
                 if wd.load is not None:
                     wd.dofs.externalForce.value = wd.load
                 Sofa.Simulation.animate(wd.root, h)
-                self._proximal_force(wd, ext)
             self._read(wd, state, w, ext)
         return state
 
