@@ -120,7 +120,7 @@ def test_matches_numba_engine_in_the_arch():
     within 2 mm (a quarter of the 8 mm lumen radius); going down the descending aorta the tip
     slides along the wall and the engines drift apart, but stay within one lumen radius (8 mm).
     Both engines press the tip on the outer wall of the arch; what differs is the
-    contact model (SOFA: LCP contacts on the marching-cubes mesh, up to 0.2 mm off the SDF's
+    contact model (SOFA: LCP contacts on the 2 mm marching-cubes mesh, up to 0.5 mm off the SDF's
     zero level, kept radius + 0.05 mm away; numba: penalty + projection to sdf <= -radius on
     the trilinear SDF) and the discretisation (beams of 1.5/3 mm vs 1.5 mm edges)."""
     path, sdf = _arch()
