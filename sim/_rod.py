@@ -30,13 +30,27 @@ from igtwin.anatomies import SDFGrid, VesselPath
 
 from ._devices import DeviceSpec, get_device
 
-__all__ = ["RodSimulator", "RodState", "SofaNotAvailableError"]
+__all__ = [
+    "RodSimulator",
+    "RodState",
+    "SofaNotAvailableError",
+    "WarpDeviceUnavailableError",
+    "WarpNotAvailableError",
+]
 
-_BACKENDS = ("auto", "numba", "numpy", "sofa")
+_BACKENDS = ("auto", "numba", "numpy", "sofa", "warp")
 
 
 class SofaNotAvailableError(ImportError):
     """SofaPython3 with the BeamAdapter plugin is not importable."""
+
+
+class WarpNotAvailableError(ImportError):
+    """warp-lang (``pip install 'igtwin[gpu]'``) is not importable, for ``backend="warp"``."""
+
+
+class WarpDeviceUnavailableError(RuntimeError):
+    """``backend="warp"`` on a CUDA device that warp does not see (no driver or GPU)."""
 
 
 @dataclass
@@ -169,10 +183,16 @@ class RodSimulator:
         Rest distance between nodes (mm).
     substeps : int, default: 4
         Physics substeps per :meth:`step`.
-    backend : {"auto", "numba", "numpy", "sofa"}, default: "auto"
+    backend : {"auto", "numba", "numpy", "sofa", "warp"}, default: "auto"
         "auto" and "numba": compiled kernels, worlds in parallel; "numpy": the same algorithm
         run as plain Python (reference, slow); "sofa": SofaPython3 + BeamAdapter, one SOFA scene
-        per world (:class:`~igtwin.sim._sofa_backend.SofaRodBackend`, one device only).
+        per world (:class:`~igtwin.sim._sofa_backend.SofaRodBackend`, one device only);
+        "warp": the same algorithm as warp-lang kernels, one thread per world, on ``device``
+        (:class:`~igtwin.sim._rod_warp.WarpRodKernels`; needs ``pip install 'igtwin[gpu]'``,
+        else :class:`WarpNotAvailableError`).
+    device : {"cpu", "cuda", "cuda:<n>"}, default: "cpu"
+        Where the "warp" backend runs (other backends accept only "cpu"). A CUDA device that
+        warp does not see raises :class:`WarpDeviceUnavailableError` (no fallback to the CPU).
     max_inserted_length : float, optional
         Longest inserted length (mm) to simulate; default: the path length + 30 mm, capped by
         the device length. Sets the node count N = ceil(max/l) + 3.
@@ -213,6 +233,7 @@ class RodSimulator:
         node_spacing: float = 1.5,
         substeps: int = 4,
         backend: str = "auto",
+        device: str = "cpu",
         max_inserted_length: float | None = None,
         friction: float = 0.1,
         newton_iterations: int = 3,
@@ -241,6 +262,15 @@ class RodSimulator:
             from ._sofa_backend import check_sofa
 
             check_sofa()
+        from ._rod_warp import check_device
+
+        check_device(device)
+        if device != "cpu" and backend != "warp":
+            raise ValueError(f"`device={device!r}` needs backend='warp', got backend={backend!r}")
+        if backend == "warp":
+            from ._rod_warp import check_warp
+
+            check_warp()
         for name, v, lo in (
             ("n_worlds", n_worlds, 1),
             ("substeps", substeps, 1),
@@ -259,6 +289,7 @@ class RodSimulator:
         self.node_spacing = float(node_spacing)
         self.substeps = int(substeps)
         self.backend = "numba" if backend == "auto" else backend
+        self.device = device
         self.friction = float(friction)
         self.newton_iterations = int(newton_iterations)
         self.contact_stiffness = float(contact_stiffness)
@@ -298,6 +329,10 @@ class RodSimulator:
         self._sdf_o = np.ascontiguousarray(sdf.origin, dtype=np.float64)
         if self.backend == "numpy":
             self._k = _python_kernels()
+        elif self.backend == "warp":
+            from ._rod_warp import WarpRodKernels
+
+            self._k = WarpRodKernels(device)
         else:
             from . import _rod_kernels
 
