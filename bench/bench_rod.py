@@ -4,7 +4,11 @@ Run: ``.venv/bin/python bench/bench_rod.py [--quick]``. Prints a table:
 - one world on one core (numba threads = 1), a 0.035" angled wire, ~100 nodes inserted;
 - batched world-steps/s at B = 64 and 1,024 on all cores (numba prange over worlds);
 - a coaxial pair (5 Fr catheter + 0.035" wire);
-- the real-time factor (simulated seconds per wall second) for one world.
+- the real-time factor (simulated seconds per wall second) for one world;
+- the warp backend (``backend="warp"``, when warp-lang is installed): warp's CPU device at B = 64
+  (one thread: warp does not spread CPU launches over cores), and CUDA at B = 1,024 and 4,096
+  when a CUDA device is visible ("CUDA: not available" otherwise). The warp rows include the
+  host<->device copy of the state on every step.
 """
 
 from __future__ import annotations
@@ -38,10 +42,13 @@ def arch():
     return tree, tube_sdf([b.points for b in tree], [b.radii for b in tree], spacing=0.5)
 
 
-def run(devices, b, steps, threads, tree, sdf):
+def run(devices, b, steps, threads, tree, sdf, backend="numba", device="cpu"):
     numba.set_num_threads(threads)
     # ~100 nodes inserted: 150 mm of wire in the arch, held there by small random commands
-    sim = RodSimulator(devices, sdf, tree.path("LCCA"), n_worlds=b, max_inserted_length=150.0)
+    sim = RodSimulator(
+        devices, sdf, tree.path("LCCA"), n_worlds=b, max_inserted_length=150.0, backend=backend,
+        device=device,
+    )  # fmt: skip
     st = sim.initial_state(inserted_length=148.0)
     rng = np.random.default_rng(0)
     lim = np.array([[d.max_translation_speed, d.max_rotation_speed] for d in sim.devices])
@@ -73,6 +80,26 @@ def main():
     ]
     for name, devs, b, steps, threads in cases:
         rows.append((name, *run(devs, b, steps, threads, tree, sdf)))
+    notes = []
+    try:
+        import warp
+
+        cuda = warp.is_cuda_available()
+    except ImportError:
+        warp, cuda = None, False
+        notes.append("warp: not installed (pip install 'igtwin[gpu]')")
+    if warp is not None:
+        steps = max(int(600 * q / 64), 3)
+        rows.append(
+            ("warp cpu, 1 wire, B=64, 1 thread", *run(wire, 64, steps, 1, tree, sdf, "warp"))
+        )
+        if cuda:
+            for b in (1024, 4096):
+                steps = max(int(40960 * q / b), 3)
+                r = run(wire, b, steps, 1, tree, sdf, "warp", "cuda")
+                rows.append((f"warp cuda, 1 wire, B={b}", *r))
+        else:
+            notes.append("CUDA: not available")
     print(f"load average before: {os.getloadavg()[0]:.2f} (2-core machine shared with others)")
     hdr = f"{'case':34s} {'world-steps/s':>14s} {'per CPU-s':>10s} {'real-time x':>12s} {'ins.':>5s} {'N':>4s}"
     print(hdr)
@@ -82,6 +109,8 @@ def main():
         "control step 1/15 s, 4 substeps x >= 3 Gauss-Newton iterations, node spacing 1.5 mm; "
         "'per CPU-s' divides by process CPU time (robust to other users of the machine)"
     )
+    for note in notes:
+        print(note)
 
 
 if __name__ == "__main__":
