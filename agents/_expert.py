@@ -123,7 +123,7 @@ class _Route:
     def __init__(self, case) -> None:
         from scipy.spatial import cKDTree
 
-        tree = case.anatomy.vessel_tree
+        tree = case.tree  # rooted at the access site: branches run as the devices travel
         self.tree = tree
         self.chain: tuple[str, ...] = tuple(case.target_path.branches)
         self.path = case.target_path.resample(1.0)
@@ -591,14 +591,18 @@ class ExpertAgent:
             self._unstick = cfg.unstick_steps  # the tip has not moved for a while: back off
             self._still = 0
             self._unstick_turn = float(self._rng.choice([-1.0, 1.0]) * self._rng.uniform(0.1, 0.25))
+        # a pull the grip cannot transmit (the tip is hooked): ease off instead of pulling on
+        rods = env.world.rods
+        pulled = (
+            float(env.world.state.rod.proximal_force[0, lead]) <= -0.9 * rods.max_proximal_force
+        )
         if self._unstick > 0:
             self._unstick -= 1
             self.phase = "unstick"
             self._final_mode = "advance"
             self._backup_from = None
-            trans = float(
-                np.clip(cfg.retract, self._trans - cfg.max_accel, self._trans + cfg.max_accel)
-            )
+            want_t = -cfg.slow_retract if pulled else cfg.retract
+            trans = float(np.clip(want_t, self._trans - cfg.max_accel, self._trans + cfg.max_accel))
             self._trans = trans
             return self._full_action(env, (trans, self._unstick_turn))
         if self._retract_from is not None:
@@ -629,6 +633,8 @@ class ExpertAgent:
                 trans = -0.05
             elif gated and force > cfg.force_soft_n:
                 trans = min(trans, cfg.slow_push * 0.5)
+        if pulled and trans < 0:
+            trans = -cfg.slow_retract  # the hooked tip comes free when the pull is released
         trans = float(np.clip(trans, self._trans - cfg.max_accel, self._trans + cfg.max_accel))
         self._trans = trans
         return self._full_action(env, (trans, rot))

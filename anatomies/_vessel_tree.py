@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -208,6 +208,61 @@ class VesselTree:
         return VesselPath(
             points=np.concatenate(pts), radii=np.concatenate(rad), branches=tuple(chain)
         )
+
+    def rerooted(self, access_branch: str) -> VesselTree:
+        """The same vessels seen from an access at the distal end of ``access_branch``.
+
+        A radial or brachial access enters the arterial tree at an arm artery and runs against
+        the blood flow through the subclavian into the arch; this re-roots the tree there so
+        that every branch again runs away from the access (proximal to distal for the device).
+        On the way from the access to the old root each branch is reversed and keeps its name;
+        the part of a branch beyond the junction that the way leaves it by (e.g. the ascending
+        aorta beyond the brachiocephalic trunk) becomes ``"<name>_distal"``. Branches off the way
+        keep their orientation. Points and radii are unchanged (LPS mm); only the order and the
+        parent links change. ``tree.rerooted(tree.root)`` is the tree itself.
+
+        Raises
+        ------
+        UnknownBranchError
+            If ``access_branch`` is not a branch.
+        """
+        line = self.lineage(access_branch)
+        if len(line) == 1:
+            return self
+        on_way = set(line)
+        out: list[VesselBranch] = []
+        attach: tuple[str | None, int] = (None, 0)  # where the current split point hangs
+        for i in range(len(line) - 1, -1, -1):
+            b = self.branches[line[i]]
+            j = self.branches[line[i + 1]].parent_index if i + 1 < len(line) else len(b.points) - 1
+            rev_name = fwd_name = None
+            if j >= 1:
+                rev_name = b.name
+                parent, index = attach
+                out.append(
+                    VesselBranch(b.name, b.points[: j + 1][::-1], b.radii[: j + 1][::-1],
+                                 parent, index)
+                )  # fmt: skip
+            if j <= len(b.points) - 2:
+                fwd_name = f"{b.name}_distal"
+                parent, index = attach if attach[0] is not None else (rev_name, 0)
+                out.append(VesselBranch(fwd_name, b.points[j:], b.radii[j:], parent, index))
+            for c in self.children(b.name):
+                if c in on_way:
+                    continue
+                p = self.branches[c].parent_index
+                if p < j:
+                    parent, index = rev_name, j - p
+                elif p > j:
+                    parent, index = fwd_name, p - j
+                else:
+                    parent, index = attach if attach[0] is not None else (rev_name, 0)
+                out.append(replace(self.branches[c], parent=parent, parent_index=index))
+            if rev_name is not None:
+                attach = (rev_name, j)
+        done = {b.name for b in out}
+        out += [b for b in self.branches.values() if b.name not in done and b.name not in on_way]
+        return VesselTree(out, access=f"{access_branch} (distal end)")
 
     def _check(self, name: str) -> str:
         if name not in self.branches:

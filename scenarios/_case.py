@@ -11,10 +11,10 @@ from functools import lru_cache
 import numpy as np
 from numpy.typing import NDArray
 
-from igtwin.anatomies import Anatomy, VesselPath
+from igtwin.anatomies import Anatomy, VesselPath, VesselTree
 from igtwin.anatomies._geodesic import TreeGeodesic
 
-from ._config import Scenario, ScenarioError
+from ._config import ACCESS_SITES, Scenario, ScenarioError
 
 __all__ = ["Case", "build_case", "load_case_anatomy"]
 
@@ -29,13 +29,18 @@ class Case:
     devices : list of DeviceSpec
         Outer device first (catheter), then the inner wire.
     insertion : VesselPath
-        Root path from the access site (where devices enter) through the aorta.
+        Path of the access branch from the access site (where devices enter): the aorta for
+        femoral access, the subclavian artery run backwards for radial access.
     target : ndarray (3,)
         Target point (LPS mm).
     target_path : VesselPath
         Centerline path from the access site to the target (for the expert and SPL).
     geodesic : TreeGeodesic
         Distance along the vessel tree to the target (mm).
+    tree : VesselTree
+        The vessel tree rooted at the access site (``anatomy.vessel_tree`` itself for femoral
+        access; :meth:`VesselTree.rerooted` for radial access): every branch runs away from the
+        access, as the devices travel. Branch names are the anatomy's.
     """
 
     anatomy: Anatomy
@@ -44,6 +49,7 @@ class Case:
     target: NDArray[np.float64]
     target_path: VesselPath
     geodesic: TreeGeodesic
+    tree: VesselTree
 
     @property
     def max_inserted_mm(self) -> float:
@@ -120,12 +126,15 @@ def build_case(scenario: Scenario, anatomy: Anatomy) -> Case:
             "endovascular scenarios need one"
         )
     devices = [get_device(d.name) for d in scenario.devices]
-    tree = anatomy.vessel_tree
+    tree = _access_tree(scenario, anatomy)
     target = _target_point(scenario, anatomy)
-    geodesic = TreeGeodesic(tree, target)
-    target_branch = scenario.target.branch or tree.names[0]
+    geodesic = TreeGeodesic(anatomy.vessel_tree, target)
+    target_branch = scenario.target.branch or anatomy.vessel_tree.names[0]
     full = tree.path(target_branch)
-    s_target, _ = full.project(target[None])
+    s_target, dist = full.project(target[None])
+    if f"{target_branch}_distal" in tree.names and dist[0] > 1.0:
+        full = tree.path(f"{target_branch}_distal")  # beyond the access route's junction
+        s_target, _ = full.project(target[None])
     keep = full.arclength <= s_target[0] + 1e-6
     target_path = VesselPath(
         points=np.vstack([full.points[keep], target]),
@@ -140,4 +149,25 @@ def build_case(scenario: Scenario, anatomy: Anatomy) -> Case:
         target=target,
         target_path=target_path,
         geodesic=geodesic,
+        tree=tree,
     )
+
+
+def _access_tree(scenario: Scenario, anatomy: Anatomy) -> VesselTree:
+    """The anatomy's vessel tree rooted at the scenario's access site."""
+    tree = anatomy.vessel_tree
+    branch = ACCESS_SITES[scenario.start.access]
+    if branch is None:
+        return tree
+    if branch not in tree.names:
+        raise ScenarioError(
+            f"{scenario.source}: [start].access {scenario.start.access!r} enters at the end of "
+            f"{branch!r}, which anatomy {anatomy.name!r} does not have (it has {tree.names})"
+        )
+    rooted = tree.rerooted(branch)
+    if scenario.start.inserted_mm >= rooted[rooted.root].length:
+        raise ScenarioError(
+            f"{scenario.source}: [start].inserted_mm {scenario.start.inserted_mm} mm must be "
+            f"shorter than the access branch {branch!r} ({rooted[rooted.root].length:.0f} mm)"
+        )
+    return rooted

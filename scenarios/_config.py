@@ -73,9 +73,15 @@ class StartConfig:
     For domain randomisation each reset can draw (from the episode's seed) the inserted length
     uniformly in ``inserted_mm ± inserted_jitter_mm`` and, with ``random_rotation``, each
     device's initial axial rotation uniformly in [0, 2π) rad (where an angled tip points).
+
+    ``access`` is where the devices enter (see :data:`ACCESS_SITES`): ``"femoral"`` (the root of
+    the vessel tree: the descending aorta, approached from the groin) or ``"right-radial"`` /
+    ``"left-radial"`` (the distal end of the right / left subclavian artery, RSA / LSA; the arm
+    arteries are not modelled, so the devices start where the arm's route joins the thorax).
     """
 
     inserted_mm: float = 60.0
+    access: str = "femoral"
     inserted_jitter_mm: float = 0.0
     random_rotation: bool = False
 
@@ -86,6 +92,14 @@ class StartConfig:
             ins = ins + rng.uniform(-self.inserted_jitter_mm, self.inserted_jitter_mm, shape)
         rot = rng.uniform(0.0, 2 * np.pi, shape) if self.random_rotation else np.zeros(shape)
         return np.maximum(ins, 0.0), rot
+
+
+#: access site -> the branch at whose distal end devices enter (None: the tree's root)
+ACCESS_SITES: dict[str, str | None] = {
+    "femoral": None,
+    "right-radial": "RSA",
+    "left-radial": "LSA",
+}
 
 
 @dataclass(frozen=True)
@@ -333,6 +347,12 @@ def _check_ranges(sc: Scenario) -> None:
     for ok, key, expect in checks:
         if not ok:
             raise ScenarioError(f"{src}: {key} must be {expect}")
+    if sc.start.access not in ACCESS_SITES:
+        close = difflib.get_close_matches(sc.start.access, list(ACCESS_SITES), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ScenarioError(
+            f"{src}: [start].access {sc.start.access!r} is not one of {list(ACCESS_SITES)}{hint}"
+        )
     overlap = set(sc.anatomy.held_out_seeds) & set(range(*sc.anatomy.seeds))
     if overlap:
         raise ScenarioError(
