@@ -114,3 +114,15 @@ def test_missing_warp_names_the_fix(phantom, monkeypatch):
     tree, sdf = phantom
     with pytest.raises(WarpNotAvailableError, match=r"igtwin\[gpu\]"):
         RodSimulator(["guidewire_035_angled"], sdf, tree.path("aorta"), backend="warp")
+
+
+def test_cuda_kernel_compiles_to_ptx(tmp_path):
+    """The CUDA code path compiles (NVRTC, sm_90 PTX) even where no GPU runs it."""
+    from igtwin.sim._rod_warp import _build
+
+    wp.init()
+    if 90 not in wp.get_cuda_supported_archs():
+        pytest.skip("this warp build has no NVRTC for sm_90")
+    mod = _build().rod_step_kernel.module
+    paths = wp.compile_aot_module(mod, arch=90, module_dir=tmp_path, use_ptx=True)
+    assert paths and all(p.suffix == ".ptx" and p.stat().st_size > 0 for p in paths)
