@@ -208,6 +208,10 @@ class RodSimulator:
     max_proximal_force : float, default: 5.0
         Largest axial force (N) the operator's grip transmits: while the device pushes back
         harder (jammed), translation commands in that direction do not feed it further.
+    ride_stiffness : float, default: 20.0
+        Coaxial pair only: where the wire leads out of the catheter, the catheter's last three
+        nodes are held on the wire's centreline by this stiffness (N/mm), so a catheter
+        advanced over a wire follows it into a branch (0 turns it off).
 
     Examples
     --------
@@ -240,6 +244,7 @@ class RodSimulator:
         drag: float = 1e-6,
         contact_stiffness: float = 1.0e5,
         max_proximal_force: float = 5.0,
+        ride_stiffness: float = 20.0,
     ) -> None:
         if isinstance(devices, (DeviceSpec, str)):
             devices = [devices]
@@ -296,6 +301,9 @@ class RodSimulator:
         if not max_proximal_force > 0:
             raise ValueError(f"`max_proximal_force` must be > 0 N, got {max_proximal_force}")
         self.max_proximal_force = float(max_proximal_force)
+        if not (math.isfinite(ride_stiffness) and ride_stiffness >= 0):
+            raise ValueError(f"`ride_stiffness` must be >= 0 N/mm, got {ride_stiffness}")
+        self.ride_stiffness = float(ride_stiffness)
         l = self.node_spacing
         dev_len = min(d.length for d in devs)
         if max_inserted_length is None:
@@ -535,7 +543,8 @@ class RodSimulator:
                 np.ascontiguousarray(cmd[:, :, 0]), np.ascontiguousarray(cmd[:, :, 1]),
                 fe, dt, self.substeps, self.newton_iterations, self.max_inserted_length,
                 self.max_proximal_force, pr["ei"], pr["gj"], pr["ks"], pr["kap"], pr["rad"],
-                pr["drag"], self.friction, self.contact_stiffness, self.node_spacing, self._a0,
+                pr["drag"], self.friction, self.contact_stiffness, self.ride_stiffness,
+                self.node_spacing, self._a0,
                 self._d0, self._u0, self._sdf_v, self._sdf_o, self.sdf.spacing,
                 self.sdf.outside_value, fp, tp, nfirst,
             )  # fmt: skip

@@ -40,6 +40,7 @@ _EPS_V = 1.0  # mm/s, regularisation speed of Coulomb friction
 _MAX_STEP = 1.0  # mm, largest node move per Gauss-Newton iteration (damping)
 _TOL_STEP = 0.1  # mm: iterate on (up to _MAX_ITER_FACTOR x) while a node moves more
 _MAX_ITER_FACTOR = 3  # up to 3x the minimum (8x was 2x slower in heavy contact)
+_N_RIDE = 3  # a catheter's last nodes held on the wire that leads out of it
 
 
 @nb.njit(cache=True, error_model="numpy")
@@ -344,8 +345,8 @@ def _twist_update(x, theta, kap, ei, gj, l, jb, h, u0, tt, uu, m1, m2, rv, tw):
 @nb.njit(cache=True, error_model="numpy")
 def rod_substep(
     x, theta, lin, phi, h, fext, ei, gj, ks, kap, rad, drag, mu, kc, l, a0, d0, u0,
-    gpos, glin, sdf_v, sdf_o, sdf_h, sdf_out, n_newton,
-    cforce, xprev, hb, g, tt, uu, m1, m2, rv, grad, tw, act,
+    gpos, glin, ipos, ilin, kg, sdf_v, sdf_o, sdf_h, sdf_out, n_newton,
+    cforce, xprev, hb, g, tt, uu, m1, m2, rv, grad, tw, act, gt, gw,
 ):  # fmt: skip
     """Advance one rod by one substep ``h`` (s); ``x``, ``theta`` and ``cforce`` in place.
 
@@ -359,7 +360,11 @@ def rod_substep(
     friction coefficient; kc : contact stiffness (N/mm); l : node spacing (mm); a0, d0, u0 :
     access point (mm), unit insertion direction, reference director; gpos (N, 3), glin : the
     guide's nodes (mm) and inserted length (mm) for a wire inside a catheter (glin <= 0: no
-    guide), the wire being held on the guide's centreline up to ``glin``; sdf_* : lumen SDF.
+    guide), the wire being held on the guide's centreline up to ``glin``; ipos (N, 3), ilin :
+    for a catheter, the nodes (mm, last substep) and inserted length (mm) of the wire inside it
+    (ilin <= 0: none); kg : stiffness (N/mm) that holds the catheter's last ``_N_RIDE`` nodes on
+    the wire's centreline where the wire runs on beyond them (the catheter rides over the
+    wire); sdf_* : lumen SDF.
     cforce : (N,) wall normal force (N), read (last substep, for friction) and written.
     Remaining arguments are scratch.
 
@@ -424,6 +429,22 @@ def rod_substep(
         theta[j] = phi
     _frames(x, theta, u0, tt, uu, m1, m2)
     _rest_vectors(kap, m1, m2, l, rv)
+    # over the wire: the catheter's distal nodes follow the wire that leads out of it (held
+    # by a spring kg to the wire's centreline at the same arc length, last substep's wire)
+    offi = (n - 1) * l - ilin
+    for i in range(n):
+        gw[i] = 0.0
+        for a in range(3):
+            gt[i, a] = 0.0
+        si = i * l - off
+        if ilin > 0.0 and kg > 0.0 and i >= ib and si > lin - (_N_RIDE - 0.5) * l:
+            if si < ilin - 0.25 * l:
+                u = (si + offi) / l
+                k = min(max(int(math.floor(u)), 0), n - 2)
+                f = min(max(u - k, 0.0), 1.0)
+                gw[i] = kg
+                for a in range(3):
+                    gt[i, a] = ipos[k, a] * (1.0 - f) + ipos[k + 1, a] * f
     nf = n - ib
     nd = 3 * nf
     il3 = 1.0 / (l * l * l)
@@ -438,7 +459,8 @@ def rod_substep(
             cdh = drag[i] * ih
             for a in range(3):
                 g[r0 + a] += grad[i, a] - fext[i, a] + cdh * (x[i, a] - xprev[i, a])
-            _add_block_diag(hb, r0, r0, cdh)
+                g[r0 + a] += gw[i] * (x[i, a] - gt[i, a])
+            _add_block_diag(hb, r0, r0, cdh + gw[i])
         # stretch Hessian (Gauss-Newton + geometric part when stretched)
         for j in range(max(jb, 0), n - 1):
             ex = x[j + 1, 0] - x[j, 0]
@@ -541,8 +563,10 @@ def rod_substep(
         gn = math.sqrt(gx * gx + gy * gy + gz * gz)
         if gn < 1e-9 or d + rad[i] < -0.05:
             continue
-        fo = ((-grad[i, 0] + fext[i, 0]) * gx + (-grad[i, 1] + fext[i, 1]) * gy
-              + (-grad[i, 2] + fext[i, 2]) * gz) / gn  # fmt: skip
+        fx = -grad[i, 0] + fext[i, 0] - gw[i] * (x[i, 0] - gt[i, 0])
+        fy = -grad[i, 1] + fext[i, 1] - gw[i] * (x[i, 1] - gt[i, 1])
+        fz = -grad[i, 2] + fext[i, 2] - gw[i] * (x[i, 2] - gt[i, 2])
+        fo = (fx * gx + fy * gy + fz * gz) / gn
         if fo > 0.0:
             cforce[i] = fo
     fprox = 0.0
@@ -576,7 +600,7 @@ def rod_substep(
 @nb.njit(cache=True, parallel=True, error_model="numpy")
 def rod_step_batch(
     xs, thetas, lins, phis, cforces, vel, omega, fext, dt, n_sub, n_newton, lmax, fmax,
-    ei, gj, ks, kap, rad, drag, mu, kc, l, a0, d0, u0, sdf_v, sdf_o, sdf_h, sdf_out,
+    ei, gj, ks, kap, rad, drag, mu, kc, kg, l, a0, d0, u0, sdf_v, sdf_o, sdf_h, sdf_out,
     fprox, tprox, nfirst,
 ):  # fmt: skip
     """Advance B worlds of D coaxial devices by ``dt`` (s) in ``n_sub`` substeps, in place.
@@ -589,6 +613,8 @@ def rod_step_batch(
     centreline over the catheter's inserted length, each substep after the catheter moved,
     and the catheter bends and twists with the summed stiffness where the wire is inside
     (rest curvature: the stiffness-weighted mean, so a stiff wire straightens a curved tip).
+    Where the wire leads out of the catheter, the catheter's distal nodes are held on the wire's
+    centreline by ``kg`` (N/mm): a catheter advanced over a wire follows it.
     fprox (B, D) N: in, the last proximal force; out, the new one. Outputs tprox (B, D) N·mm,
     nfirst (B, D) first free node. Worlds run in parallel (numba prange), one per thread.
     """
@@ -608,6 +634,8 @@ def rod_step_batch(
         grad = np.empty((n, 3))
         tw = np.empty((n - 1, 3))
         act = np.empty(n)
+        gt = np.zeros((n, 3))
+        gw = np.zeros(n)
         eic = np.empty(n)  # combined bending stiffness of a catheter with the wire inside
         gjc = np.empty(n - 1)
         kapc = np.empty((n, 2))
@@ -647,11 +675,13 @@ def rod_step_batch(
                             eic[i] = wsum
                             if i < n - 1:
                                 gjc[i] += gj[dv + 1, min(k, n - 2)]
+                di = dv + 1 if dv + 1 < nd_ else dv
+                ilin = lins[b, di] if dv + 1 < nd_ else -1.0
                 fp, tp, ib = rod_substep(
                     xs[b, dv], thetas[b, dv], lin, phis[b, dv], h, fext[b, dv], eic, gjc,
                     ks[dv], kapc, rad[dv], drag[dv], mu, kc, l, a0, d0, u0, xs[b, gd], glin,
-                    sdf_v, sdf_o, sdf_h, sdf_out, n_newton,
-                    cforces[b, dv], xprev, hb, g, tt, uu, m1, m2, rv, grad, tw, act,
+                    xs[b, di], ilin, kg, sdf_v, sdf_o, sdf_h, sdf_out, n_newton,
+                    cforces[b, dv], xprev, hb, g, tt, uu, m1, m2, rv, grad, tw, act, gt, gw,
                 )  # fmt: skip
                 fprox[b, dv] = fp
                 tprox[b, dv] = tp

@@ -32,11 +32,8 @@ import numpy as np
 
 __all__ = ["WarpRodKernels", "check_device", "check_warp"]
 
-_P = 6  # half bandwidth of the position Hessian (as in _rod_kernels)
-_EPS_V = 1.0  # mm/s, regularisation speed of Coulomb friction
-_MAX_STEP = 1.0  # mm, largest node move per Gauss-Newton iteration
-_TOL_STEP = 0.1  # mm, convergence threshold on the largest move
-_MAX_ITER_FACTOR = 3
+# the numerical constants are the numba kernels' own, so the two engines cannot drift apart
+from ._rod_kernels import _EPS_V, _MAX_ITER_FACTOR, _MAX_STEP, _N_RIDE, _P, _TOL_STEP  # noqa: E402
 
 _HINT = "install it with `pip install 'igtwin[gpu]'` (or `pip install warp-lang`)"
 _DEVICE_RE = re.compile(r"^(cpu|cuda(:\d+)?)$")
@@ -392,9 +389,10 @@ def _build() -> Any:
     def rod_substep(
         x: A2, theta: A1, lin: f64, phi: f64, h: f64, fext: A2, ei: A1, gj: A1, ks: A1,
         kap: A2, rad: A1, drag: A1, mu: f64, kc: f64, l: f64, a0: A1, d0: A1, u0: A1,
-        gpos: A2, glin: f64, sdf_v: SDF, sdf_o: A1, sdf_h: f64, sdf_out: f64, n_newton: int,
+        gpos: A2, glin: f64, ipos: A2, ilin: f64, kg: f64, sdf_v: SDF, sdf_o: A1, sdf_h: f64,
+        sdf_out: f64, n_newton: int,
         cforce: A1, xprev: A2, hb: A2, g: A1, tt: A2, uu: A2, m1: A2, m2: A2, rv: A2,
-        grad: A2, tw: A2, act: A1,
+        grad: A2, tw: A2, act: A1, gt: A2, gw: A1,
     ):  # fmt: skip
         n = x.shape[0]
         off = f64(n - 1) * l - lin
@@ -453,6 +451,21 @@ def _build() -> Any:
             theta[j] = phi
         frames(x, theta, u0, tt, uu, m1, m2)
         rest_vectors(kap, m1, m2, l, rv)
+        # over the wire: the catheter's distal nodes held on the wire that leads out of it
+        offi = f64(n - 1) * l - ilin
+        for i in range(n):
+            gw[i] = f64(0.0)
+            for a in range(3):
+                gt[i, a] = f64(0.0)
+            si = f64(i) * l - off
+            if ilin > f64(0.0) and kg > f64(0.0) and i >= ib:
+                if si > lin - (f64(_N_RIDE) - f64(0.5)) * l and si < ilin - f64(0.25) * l:
+                    u = (si + offi) / l
+                    k = wp.min(wp.max(int(wp.floor(u)), 0), n - 2)
+                    f = wp.min(wp.max(u - f64(k), f64(0.0)), f64(1.0))
+                    gw[i] = kg
+                    for a in range(3):
+                        gt[i, a] = ipos[k, a] * (f64(1.0) - f) + ipos[k + 1, a] * f
         nd = 3 * (n - ib)
         il3 = f64(1.0) / (l * l * l)
         ih = f64(1.0) / h
@@ -470,7 +483,8 @@ def _build() -> Any:
                     g[r0 + a] = g[r0 + a] + (
                         grad[i, a] - fext[i, a] + cdh * (x[i, a] - xprev[i, a])
                     )
-                add_block_diag(hb, r0, r0, cdh)
+                    g[r0 + a] = g[r0 + a] + gw[i] * (x[i, a] - gt[i, a])
+                add_block_diag(hb, r0, r0, cdh + gw[i])
             # stretch Hessian (Gauss-Newton + geometric part when stretched)
             for j in range(wp.max(jb, 0), n - 1):
                 ex = x[j + 1, 0] - x[j, 0]
@@ -567,8 +581,10 @@ def _build() -> Any:
                                             x[i, 2])  # fmt: skip
             gn = wp.sqrt(gx * gx + gy * gy + gz * gz)
             if not (gn < f64(1e-9) or d + rad[i] < f64(-0.05)):
-                fo = ((-grad[i, 0] + fext[i, 0]) * gx + (-grad[i, 1] + fext[i, 1]) * gy
-                      + (-grad[i, 2] + fext[i, 2]) * gz) / gn  # fmt: skip
+                fx = -grad[i, 0] + fext[i, 0] - gw[i] * (x[i, 0] - gt[i, 0])
+                fy = -grad[i, 1] + fext[i, 1] - gw[i] * (x[i, 1] - gt[i, 1])
+                fz = -grad[i, 2] + fext[i, 2] - gw[i] * (x[i, 2] - gt[i, 2])
+                fo = (fx * gx + fy * gy + fz * gz) / gn
                 if fo > f64(0.0):
                     cforce[i] = fo
         fprox = f64(0.0)
@@ -603,11 +619,11 @@ def _build() -> Any:
     def rod_step_kernel(
         xs: A4, thetas: A3, lins: A2, phis: A2, cforces: A3, vel: A2, omega: A2, fext: A4,
         dt: f64, n_sub: int, n_newton: int, lmax: f64, fmax: f64,
-        ei: A2, gj: A2, ks: A2, kap: A3, rad: A2, drag: A2, mu: f64, kc: f64, l: f64,
+        ei: A2, gj: A2, ks: A2, kap: A3, rad: A2, drag: A2, mu: f64, kc: f64, kg: f64, l: f64,
         a0: A1, d0: A1, u0: A1, sdf_v: SDF, sdf_o: A1, sdf_h: f64, sdf_out: f64,
         fprox: A2, tprox: A2, nfirst: wp.array2d(dtype=wp.int64),
         s_xprev: A3, s_hb: A3, s_g: A2, s_tt: A3, s_uu: A3, s_m1: A3, s_m2: A3, s_rv: A3,
-        s_grad: A3, s_tw: A3, s_act: A2, s_eic: A2, s_gjc: A2, s_kapc: A3,
+        s_grad: A3, s_tw: A3, s_act: A2, s_eic: A2, s_gjc: A2, s_kapc: A3, s_gt: A3, s_gw: A2,
     ):  # fmt: skip
         b = wp.tid()
         nd_ = xs.shape[1]
@@ -627,6 +643,8 @@ def _build() -> Any:
         eic = s_eic[b]
         gjc = s_gjc[b]
         kapc = s_kapc[b]
+        gt = s_gt[b]
+        gw = s_gw[b]
         for _s in range(n_sub):
             for dv in range(nd_):
                 # the operator's grip slips beyond fmax: a jammed device is not fed further
@@ -664,11 +682,16 @@ def _build() -> Any:
                             eic[i] = wsum
                             if i < n - 1:
                                 gjc[i] = gjc[i] + gj[dv + 1, wp.min(k, n - 2)]
+                di = dv
+                ilin = f64(-1.0)
+                if dv + 1 < nd_:
+                    di = dv + 1
+                    ilin = lins[b, di]
                 fp2, tp, ib = rod_substep(
                     xs[b, dv], thetas[b, dv], lin, phis[b, dv], h, fext[b, dv], eic, gjc,
                     ks[dv], kapc, rad[dv], drag[dv], mu, kc, l, a0, d0, u0, xs[b, gd], glin,
-                    sdf_v, sdf_o, sdf_h, sdf_out, n_newton,
-                    cforces[b, dv], xprev, hb, g, tt, uu, m1, m2, rv, grad, tw, act,
+                    xs[b, di], ilin, kg, sdf_v, sdf_o, sdf_h, sdf_out, n_newton,
+                    cforces[b, dv], xprev, hb, g, tt, uu, m1, m2, rv, grad, tw, act, gt, gw,
                 )  # fmt: skip
                 fprox[b, dv] = fp2
                 tprox[b, dv] = tp
@@ -742,7 +765,8 @@ class WarpRodKernels:
             ("tt", (b, n - 1, 3), f), ("uu", (b, n - 1, 3), f), ("m1", (b, n - 1, 3), f),
             ("m2", (b, n - 1, 3), f), ("rv", (b, n, 3), f), ("grad", (b, n, 3), f),
             ("tw", (b, n - 1, 3), f), ("act", (b, n), f), ("eic", (b, n), f),
-            ("gjc", (b, n - 1), f), ("kapc", (b, n, 2), f),
+            ("gjc", (b, n - 1), f), ("kapc", (b, n, 2), f), ("gt", (b, n, 3), f),
+            ("gw", (b, n), f),
         ):  # fmt: skip
             self._alloc(name, shp, dt)
         self._key = (b, d, n)
@@ -761,7 +785,7 @@ class WarpRodKernels:
     # ----------------------------------------------------------------- the numba signature
     def rod_step_batch(
         self, xs, thetas, lins, phis, cforces, vel, omega, fext, dt, n_sub, n_newton, lmax, fmax,
-        ei, gj, ks, kap, rad, drag, mu, kc, l, a0, d0, u0, sdf_v, sdf_o, sdf_h, sdf_out,
+        ei, gj, ks, kap, rad, drag, mu, kc, kg, l, a0, d0, u0, sdf_v, sdf_o, sdf_h, sdf_out,
         fprox, tprox, nfirst,
     ):  # fmt: skip
         """Same contract as :func:`._rod_kernels.rod_step_batch` (numpy arrays, in place)."""
@@ -786,13 +810,13 @@ class WarpRodKernels:
                 up["xs"], up["thetas"], up["lins"], up["phis"], up["cforces"], up["vel"],
                 up["omega"], up["fext"], float(dt), int(n_sub), int(n_newton), float(lmax),
                 float(fmax), c("ei", ei, f), c("gj", gj, f), c("ks", ks, f), c("kap", kap, f),
-                c("rad", rad, f), c("drag", drag, f), float(mu), float(kc), float(l),
+                c("rad", rad, f), c("drag", drag, f), float(mu), float(kc), float(kg), float(l),
                 c("a0", a0, f), c("d0", d0, f), c("u0", u0, f), c("sdf_v", sdf_v, wp.float32),
                 c("sdf_o", sdf_o, f), float(sdf_h), float(sdf_out),
                 up["fprox"], bufs["tprox"], bufs["nfirst"],
                 bufs["xprev"], bufs["hb"], bufs["g"], bufs["tt"], bufs["uu"], bufs["m1"],
                 bufs["m2"], bufs["rv"], bufs["grad"], bufs["tw"], bufs["act"], bufs["eic"],
-                bufs["gjc"], bufs["kapc"],
+                bufs["gjc"], bufs["kapc"], bufs["gt"], bufs["gw"],
             ],
             device=self.device,
         )  # fmt: skip
