@@ -131,5 +131,6 @@ def test_catheter_led_selection_engages_the_lcca():
 
 
 def test_coaxial_expert_success_rate_over_seeds():  # ~7 s
+    # 5/5 (10/10 on seeds 0-9) since the catheter rides over the wire; 8/10 before
     results = [run("stroke-access-lica", seed)[0] for seed in range(5)]
-    assert sum(results) >= 4, f"stroke-access-lica: {sum(results)}/5 reached"
+    assert sum(results) == 5, f"stroke-access-lica: {sum(results)}/5 reached"
