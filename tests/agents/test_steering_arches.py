@@ -14,7 +14,7 @@ import pytest
 
 from igtwin.agents import ExpertAgent
 from igtwin.scenarios import InterventionEnv, resolve_scenario
-from igtwin.scenarios._config import AnatomyConfig
+from igtwin.scenarios._config import AnatomyConfig, DeviceConfig
 
 ARCHES = ("arch-I", "arch-II", "arch-III", "arch-bovine")
 TARGETS = {"BCA": "arch-bca", "LCCA": "arch-lcca", "LSA": "arch-lsa"}
@@ -23,7 +23,8 @@ MAX_TIP_FORCE_N = 5.0  # the grip limit, as in test_expert.py
 _BOVINE_LCCA = pytest.mark.xfail(
     reason="known gap: in the bovine arch the LCCA leaves the short BCA trunk back toward the "
     "descending aorta (60 deg from the trunk); the wire's 1.5 mm angled tip reaches the LCCA "
-    "ostium but the shaft does not follow it in (needs a reverse-curve catheter or a loop)",
+    "ostium but the shaft does not follow it in. With a 5 Fr Berenstein over the wire (the "
+    "clinical route) it is reached: test_bovine_lcca_with_a_catheter_over_the_angled_wire",
     strict=False,
 )
 
@@ -35,10 +36,16 @@ _ARCH_III_BCA = pytest.mark.xfail(
 )
 
 
-def steer(arch: str, target: str, seed: int = 0):
-    """One expert episode; returns (success, steps, max force on the distal 30 mm in N)."""
+def steer(arch: str, target: str, seed: int = 0, catheter: str | None = None):
+    """One expert episode; returns (success, steps, max force on the distal 30 mm in N).
+
+    With ``catheter`` the devices are that catheter over the angled wire (catheter-led).
+    """
     sc = resolve_scenario(TARGETS[target])
     sc = dataclasses.replace(sc, anatomy=AnatomyConfig(builtin=arch))
+    if catheter is not None:
+        devices = (DeviceConfig(catheter), *sc.devices)
+        sc = dataclasses.replace(sc, devices=devices)
     env = InterventionEnv(sc, record=False)
     obs, info = env.reset(seed=seed)
     expert = ExpertAgent(env)
@@ -78,3 +85,20 @@ def test_expert_steers_into_every_branch_of_every_builtin_arch(arch, target, req
     ok, steps, tip_force = steer(arch, target)
     assert ok, f"{arch}: {target} not reached in {steps} steps"
     assert tip_force < MAX_TIP_FORCE_N
+
+
+def test_bovine_lcca_with_a_catheter_over_the_angled_wire():
+    """The clinical route where the wire alone fails: a 5 Fr Berenstein steered into the LCCA
+    off the bovine trunk, the wire led out of it, the catheter riding over the wire."""
+    ok, steps, tip_force = steer("arch-bovine", "LCCA", 0, catheter="catheter_5fr_berenstein")
+    assert ok, f"bovine LCCA not reached in {steps} steps"
+    assert tip_force < MAX_TIP_FORCE_N
+
+
+@pytest.mark.slow
+def test_bovine_lcca_with_a_catheter_success_rate():
+    results = [
+        steer("arch-bovine", "LCCA", seed, catheter="catheter_5fr_berenstein")[0]
+        for seed in range(10)
+    ]
+    assert sum(results) >= 7, f"{sum(results)}/10 reached (8/10 when measured)"
