@@ -3,8 +3,11 @@
 The issue's bar: a scripted push-and-rotate controller brings the angled 0.035" wire into each
 arch branch (BCA, LCCA, LSA) of every built-in arch type (arch-I, arch-II, arch-III,
 arch-bovine). Each case is the built-in arch-* scenario (same wire, start, target depth 25 mm,
-radius 5 mm, 600 steps) with its anatomy swapped for the arch type, run to the env's own
-success (tip within 5 mm of the target).
+radius 5 mm) with its anatomy swapped for the arch type, run to the env's own success (tip within
+5 mm of the target). The bar sets no time limit; the scenarios' own is 600 steps (80 s at
+7.5 Hz), and this capability test allows STEER_BUDGET steps. Every case that succeeds does so
+within 600 steps except arch-III BCA, which takes 725-1,415 steps on seeds 0-4: several
+attempts at an ostium that faces back up a ~150 deg turn.
 """
 
 import dataclasses
@@ -19,19 +22,13 @@ from igtwin.scenarios._config import AnatomyConfig, DeviceConfig
 ARCHES = ("arch-I", "arch-II", "arch-III", "arch-bovine")
 TARGETS = {"BCA": "arch-bca", "LCCA": "arch-lcca", "LSA": "arch-lsa"}
 MAX_TIP_FORCE_N = 5.0  # the grip limit, as in test_expert.py
+STEER_BUDGET = 1500  # steps (200 s at 7.5 Hz)
 
 _BOVINE_LCCA = pytest.mark.xfail(
-    reason="known gap: in the bovine arch the LCCA leaves the short BCA trunk back toward the "
-    "descending aorta (60 deg from the trunk); the wire's 1.5 mm angled tip reaches the LCCA "
-    "ostium but the shaft does not follow it in. With a 5 Fr Berenstein over the wire (the "
+    reason="known gap: in the bovine arch the trunk leaves the arch in a 96 deg turn and the "
+    "LCCA leaves the trunk 55-67 deg the other way 20 mm up; the wire's angled tip reaches the "
+    "LCCA ostium but the shaft does not follow it in. With a 5 Fr Berenstein over the wire (the "
     "clinical route) it is reached: test_bovine_lcca_with_a_catheter_over_the_angled_wire",
-    strict=False,
-)
-
-
-_ARCH_III_BCA = pytest.mark.xfail(
-    reason="sensitive to the rod: passes (437 steps) on the rod of 7b7129b, fails on 63772fe "
-    "(3x Newton iterations): the tip reaches the BCA ostium and slides out along the outer wall",
     strict=False,
 )
 
@@ -42,7 +39,8 @@ def steer(arch: str, target: str, seed: int = 0, catheter: str | None = None):
     With ``catheter`` the devices are that catheter over the angled wire (catheter-led).
     """
     sc = resolve_scenario(TARGETS[target])
-    sc = dataclasses.replace(sc, anatomy=AnatomyConfig(builtin=arch))
+    limits = dataclasses.replace(sc.limits, max_steps=STEER_BUDGET)
+    sc = dataclasses.replace(sc, anatomy=AnatomyConfig(builtin=arch), limits=limits)
     if catheter is not None:
         devices = (DeviceConfig(catheter), *sc.devices)
         sc = dataclasses.replace(sc, devices=devices)
@@ -65,8 +63,8 @@ def steer(arch: str, target: str, seed: int = 0, catheter: str | None = None):
 
 @pytest.mark.parametrize(
     ("arch", "target"),
-    [("arch-I", "LSA"), ("arch-III", "LCCA")],
-    ids=["arch-I-LSA", "arch-III-LCCA"],
+    [("arch-I", "LSA"), ("arch-III", "LCCA"), ("arch-III", "BCA")],
+    ids=["arch-I-LSA", "arch-III-LCCA", "arch-III-BCA"],
 )
 def test_expert_steers_into_a_branch_of_another_arch_type(arch, target):
     ok, steps, tip_force = steer(arch, target)
@@ -80,8 +78,6 @@ def test_expert_steers_into_a_branch_of_another_arch_type(arch, target):
 def test_expert_steers_into_every_branch_of_every_builtin_arch(arch, target, request):
     if (arch, target) == ("arch-bovine", "LCCA"):
         request.applymarker(_BOVINE_LCCA)
-    if (arch, target) == ("arch-III", "BCA"):
-        request.applymarker(_ARCH_III_BCA)
     ok, steps, tip_force = steer(arch, target)
     assert ok, f"{arch}: {target} not reached in {steps} steps"
     assert tip_force < MAX_TIP_FORCE_N

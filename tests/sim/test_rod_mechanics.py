@@ -126,6 +126,29 @@ def test_pre_curved_tip_follows_proximal_rotation():
     assert st.rotation[0, 0] == pytest.approx(2 * math.pi)
 
 
+def test_pre_curved_tip_at_rest_is_still_with_friction():
+    """At rest with wall friction (μ = 0.1, the default) a pre-curved tip pressing on a round
+    wall stays put; without friction it wanders in azimuth (a known gap: only the soft twist
+    holds it on the faceted SDF wall). Measured: 0.2° mean, 1.1° max per step at μ = 0.1."""
+    dev = DeviceSpec(
+        "curved_rod", "guidewire", (Segment(2000.0, D, E),), length=2000.0,
+        tip_curves=(TipCurve(start=0.0, length=9.0, angle=math.radians(60.0)),),
+    )  # fmt: skip
+    pts = np.stack([np.zeros(41), np.zeros(41), np.linspace(0.0, 200.0, 41)], 1)
+    tree = VesselTree([VesselBranch("tube", pts, np.full(41, 2.5))])
+    sdf = tube_sdf([pts], [np.full(41, 2.5)], spacing=0.5)
+    sim = RodSimulator([dev], sdf, tree.path("tube"), max_inserted_length=150.0, friction=0.1)
+    st = sim.initial_state(inserted_length=120.0)
+    az = []
+    for _ in range(60):
+        st = sim.step(st, np.zeros((1, 1, 2)), 1 / 15)
+        t = st.tip_direction[0, 0]
+        az.append(math.atan2(t[1], t[0]))
+    steps = np.degrees(np.abs(np.diff(np.unwrap(az[20:]))))
+    assert steps.mean() < 1.0, f"tip wanders {steps.mean():.2f}° per step at rest"
+    assert steps.max() < 3.0, f"tip jumps {steps.max():.2f}° in one step at rest"
+
+
 def test_sdf_kernel_matches_sdfgrid():
     pts = np.array([[0.0, 0, 0], [30.0, 10, 5], [50.0, 0, 0]])
     sdf = tube_sdf([pts], [np.array([4.0, 3.0, 2.0])], spacing=0.7)
