@@ -6,7 +6,11 @@ checked: no NaN or inf, the deepest inserted node outside the lumen (mm, from th
 largest node displacement in one control step (mm, a bound on the kinetic energy) and the largest
 wall force (N). Prints one row per anatomy and the totals.
 
-Run: ``.venv/bin/python bench/soak_rod.py [--steps 1000000] [--batch 64]``
+With ``--pair`` each world holds a coaxial pair (5 Fr Berenstein over the 0.035" angled wire),
+each device driven by its own random commands, so the wire leads, stays inside or is overtaken
+and the catheter rides over it.
+
+Run: ``.venv/bin/python bench/soak_rod.py [--steps 1000000] [--batch 64] [--pair]``
 """
 
 from __future__ import annotations
@@ -22,28 +26,32 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=1_000_000, help="world-steps in all")
     ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--pair", action="store_true", help="catheter + wire in every world")
     args = ap.parse_args()
     from igtwin.anatomies import load_builtin
     from igtwin.sim import RodSimulator, get_device
 
     arches = ["arch-I", "arch-II", "arch-III", "arch-bovine"]
     per = args.steps // len(arches) // args.batch
-    dev = get_device("guidewire_035_angled")
-    lim = np.array([dev.max_translation_speed, dev.max_rotation_speed])
+    names = ["guidewire_035_angled"]
+    if args.pair:
+        names = ["catheter_5fr_berenstein", *names]
+    devs = [get_device(n) for n in names]
+    lim = np.array([[d.max_translation_speed, d.max_rotation_speed] for d in devs])
     dt = 1 / 7.5
     rows = []
     t_all = time.perf_counter()
     for name in arches:
         anatomy = load_builtin(name)
         tree = anatomy.vessel_tree
-        sim = RodSimulator([dev], anatomy.sdf, tree.path(tree.root), n_worlds=args.batch)
+        sim = RodSimulator(devs, anatomy.sdf, tree.path(tree.root), n_worlds=args.batch)
         st = sim.initial_state(inserted_length=40.0)
         rng = np.random.default_rng(0)
         worst_out, worst_jump, worst_force, bad = -np.inf, 0.0, 0.0, 0
         t0 = time.perf_counter()
         for _ in tqdm(range(per), desc=name, leave=False):
             before = st.positions.copy()
-            cmd = rng.uniform([-0.6, -1.0], [1.0, 1.0], size=(args.batch, 1, 2)) * lim
+            cmd = rng.uniform([-0.6, -1.0], [1.0, 1.0], size=(args.batch, len(devs), 2)) * lim
             st = sim.step(st, cmd, dt)
             if not np.isfinite(st.positions).all():
                 bad += 1
@@ -64,7 +72,8 @@ def main() -> None:
         print(
             f"{name:<12} {n:>11,} {bad:>10} {out:>17.3f} {jump:>14.2f} {force:>14.2f} {n / secs:>9,.0f}"
         )
-    print(f"total {sum(r[1] for r in rows):,} world-steps in {time.perf_counter() - t_all:.0f} s")
+    print(f"total {sum(r[1] for r in rows):,} world-steps in {time.perf_counter() - t_all:.0f} s"
+          f" ({' + '.join(names)})")  # fmt: skip
 
 
 if __name__ == "__main__":
