@@ -30,10 +30,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["WarpRodKernels", "check_device", "check_warp"]
-
 # the numerical constants are the numba kernels' own, so the two engines cannot drift apart
-from ._rod_kernels import _EPS_V, _MAX_ITER_FACTOR, _MAX_STEP, _N_RIDE, _P, _TOL_STEP  # noqa: E402
+from ._rod_kernels import _EPS_V, _MAX_ITER_FACTOR, _MAX_STEP, _N_RIDE, _P, _TOL_STEP
+
+__all__ = ["WarpRodKernels", "check_device", "check_warp"]
 
 _HINT = "install it with `pip install 'igtwin[gpu]'` (or `pip install warp-lang`)"
 _DEVICE_RE = re.compile(r"^(cpu|cuda(:\d+)?)$")
