@@ -3,6 +3,7 @@
 For each built-in arch (I, II, III, bovine) a batch of B = 64 angled 0.035" wires takes random
 push/pull/rotate commands (within the device's limits) for 10⁶ / 4 world-steps. Every step is
 checked: no NaN or inf, the deepest inserted node outside the lumen (mm, from the SDF), the
+deepest edge midpoint outside it (mm: an edge through a wall, both its nodes inside), the
 largest node displacement in one control step (mm, a bound on the kinetic energy) and the largest
 wall force (N). Prints one row per anatomy and the totals.
 
@@ -27,6 +28,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=1_000_000, help="world-steps in all")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--pair", action="store_true", help="catheter + wire in every world")
+    ap.add_argument("--ride-stiffness", type=float, default=None, help="N/mm (default: the sim's)")
     args = ap.parse_args()
     from igtwin.anatomies import load_builtin
     from igtwin.sim import RodSimulator, get_device
@@ -44,10 +46,11 @@ def main() -> None:
     for name in arches:
         anatomy = load_builtin(name)
         tree = anatomy.vessel_tree
-        sim = RodSimulator(devs, anatomy.sdf, tree.path(tree.root), n_worlds=args.batch)
+        kw = {} if args.ride_stiffness is None else {"ride_stiffness": args.ride_stiffness}
+        sim = RodSimulator(devs, anatomy.sdf, tree.path(tree.root), n_worlds=args.batch, **kw)
         st = sim.initial_state(inserted_length=40.0)
         rng = np.random.default_rng(0)
-        worst_out, worst_jump, worst_force, bad = -np.inf, 0.0, 0.0, 0
+        worst_out, worst_edge, worst_jump, worst_force, bad = -np.inf, -np.inf, 0.0, 0.0, 0
         t0 = time.perf_counter()
         for _ in tqdm(range(per), desc=name, leave=False):
             before = st.positions.copy()
@@ -58,19 +61,27 @@ def main() -> None:
                 continue
             mask = st.node_mask
             worst_out = max(worst_out, float(anatomy.sdf.sample(st.positions[mask]).max()))
+            # an edge through a wall (both nodes inside, e.g. either side of a thin septum)
+            mid = 0.5 * (st.positions[..., 1:, :] + st.positions[..., :-1, :])
+            emask = mask[..., 1:] & mask[..., :-1]
+            worst_edge = max(worst_edge, float(anatomy.sdf.sample(mid[emask]).max()))
             both = mask & (np.linalg.norm(before, axis=-1) > 0)
             jump = np.linalg.norm(st.positions - before, axis=-1)[both]
             worst_jump = max(worst_jump, float(jump.max()) if jump.size else 0.0)
             worst_force = max(worst_force, float(st.contact_force.max()))
         secs = time.perf_counter() - t0
-        rows.append((name, per * args.batch, bad, worst_out, worst_jump, worst_force, secs))
+        rows.append(
+            (name, per * args.batch, bad, worst_out, worst_edge, worst_jump, worst_force, secs)
+        )
     print(
         f"{'anatomy':<12} {'world-steps':>11} {'non-finite':>10} {'max outside (mm)':>17} "
+        f"{'edge mid outside':>17} "
         f"{'max step (mm)':>14} {'max force (N)':>14} {'steps/s':>9}"
     )
-    for name, n, bad, out, jump, force, secs in rows:
+    for name, n, bad, out, edge, jump, force, secs in rows:
         print(
-            f"{name:<12} {n:>11,} {bad:>10} {out:>17.3f} {jump:>14.2f} {force:>14.2f} {n / secs:>9,.0f}"
+            f"{name:<12} {n:>11,} {bad:>10} {out:>17.3f} {edge:>17.3f} {jump:>14.2f} "
+            f"{force:>14.2f} {n / secs:>9,.0f}"
         )
     print(f"total {sum(r[1] for r in rows):,} world-steps in {time.perf_counter() - t_all:.0f} s"
           f" ({' + '.join(names)})")  # fmt: skip

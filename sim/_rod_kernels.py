@@ -41,6 +41,7 @@ _MAX_STEP = 1.0  # mm, largest node move per Gauss-Newton iteration (damping)
 _TOL_STEP = 0.1  # mm: iterate on (up to _MAX_ITER_FACTOR x) while a node moves more
 _MAX_ITER_FACTOR = 3  # up to 3x the minimum (8x was 2x slower in heavy contact)
 _N_RIDE = 3  # a catheter's last nodes held on the wire that leads out of it
+_N_WARM = 6  # free wire nodes beyond a catheter tip that follow its move (warm start)
 
 
 @nb.njit(cache=True, error_model="numpy")
@@ -430,7 +431,9 @@ def rod_substep(
     if ib > n:
         ib = n
     goff = (n - 1) * l - glin
-    # warm start inside a guide: the free part follows the clamp (the catheter tip) rigidly
+    # warm start inside a guide: the first free nodes follow the clamp (the catheter tip),
+    # fading out over _N_WARM nodes (moving the whole free part rigidly carried nodes lying
+    # against a wall through it when the catheter tip swung)
     jc = min(ib, n) - 1
     cx = x[jc, 0]
     cy = x[jc, 1]
@@ -450,10 +453,11 @@ def rod_substep(
         dx = x[jc, 0] - cx
         dy = x[jc, 1] - cy
         dz = x[jc, 2] - cz
-        for i in range(ib, n):
-            x[i, 0] += dx
-            x[i, 1] += dy
-            x[i, 2] += dz
+        for i in range(ib, min(ib + _N_WARM, n)):
+            w = 1.0 - (i - ib + 1) / (_N_WARM + 1.0)
+            x[i, 0] += w * dx
+            x[i, 1] += w * dy
+            x[i, 2] += w * dz
     if ib == n:  # nothing inserted: the whole device lies behind the access point
         for j in range(n - 1):
             theta[j] = phi

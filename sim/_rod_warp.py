@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 # the numerical constants are the numba kernels' own, so the two engines cannot drift apart
-from ._rod_kernels import _EPS_V, _MAX_ITER_FACTOR, _MAX_STEP, _N_RIDE, _P, _TOL_STEP
+from ._rod_kernels import _EPS_V, _MAX_ITER_FACTOR, _MAX_STEP, _N_RIDE, _N_WARM, _P, _TOL_STEP
 
 __all__ = ["WarpRodKernels", "check_device", "check_warp"]
 
@@ -426,10 +426,11 @@ def _build() -> Any:
             dx = x[jc, 0] - cx
             dy = x[jc, 1] - cy
             dz = x[jc, 2] - cz
-            for i in range(ib, n):
-                x[i, 0] = x[i, 0] + dx
-                x[i, 1] = x[i, 1] + dy
-                x[i, 2] = x[i, 2] + dz
+            for i in range(ib, wp.min(ib + wp.int32(_N_WARM), n)):
+                w = f64(1.0) - f64(i - ib + 1) / (f64(_N_WARM) + f64(1.0))
+                x[i, 0] = x[i, 0] + w * dx
+                x[i, 1] = x[i, 1] + w * dy
+                x[i, 2] = x[i, 2] + w * dz
         if ib == n:
             for j in range(n - 1):
                 theta[j] = phi
