@@ -111,6 +111,9 @@ def test_soak_million_steps():
         if k % 500 == 0:
             assert np.isfinite(st.positions).all()
             assert sdf.sample(st.positions[st.node_mask]).max() <= 0.1
+            mid = 0.5 * (st.positions[..., 1:, :] + st.positions[..., :-1, :])
+            m = st.node_mask[..., 1:] & st.node_mask[..., :-1]
+            assert sdf.sample(mid[m]).max() <= 0.5  # no edge through a wall
 
 
 @pytest.mark.slow
