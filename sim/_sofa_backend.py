@@ -13,18 +13,23 @@ moduli in MPa = N/mm², mass density in t/mm³):
   pipeline with ``LocalMinDistance`` and ``FrictionContactConstraint`` (Coulomb μ = ``friction``);
 - the lumen wall: a triangle mesh extracted from the SDF (marching cubes at 0, LPS mm, normals
   toward the lumen), ``TriangleCollisionModel`` + ``LineCollisionModel``, static;
-- the device: ``WireRestShape`` (two sections: the distal segment and the shaft; the distal
+- each device: ``WireRestShape`` (two sections: the distal segment and the shaft; the distal
   section's rest shape is one uniform arc with the net turning angle of the DeviceSpec's tip
-  curves over it), ``WireBeamInterpolation``,
-  ``AdaptiveBeamForceFieldAndMass``, ``EulerImplicitSolver`` + ``BTDLinearSolver``,
-  ``InterventionalRadiologyController`` (``xtip``/``rotationInstrument`` driven by the
-  commands), clamp at the access (``FixedConstraint`` + ``RestShapeSpringsForceField``),
-  ``MultiAdaptiveBeamMapping`` to collision points/lines with proximity = device radius.
+  curves over it) and its own ``WireBeamInterpolation`` + ``AdaptiveBeamForceFieldAndMass``;
+- one combined instrument: ``EulerImplicitSolver`` + ``BTDLinearSolver``,
+  ``InterventionalRadiologyController`` with every device's interpolation (a coaxial pair:
+  catheter first, then the wire, as IGTwin's devices; stEVE's "DualDeviceNav"), ``xtip`` and
+  ``rotationInstrument`` per device driven by its commands, clamp at the access
+  (``FixedConstraint`` + ``RestShapeSpringsForceField``), ``MultiAdaptiveBeamMapping`` to
+  collision points/lines with proximity = the outer device radius.
 
-The beam nodes are resampled along arc length from the tip onto the same N nodes at
-``node_spacing`` as the numba engine (cubic Hermite between beam nodes, tangents from the node
-frames). Not provided by this adapter: ``twist`` (zeros), ``proximal_torque`` (zeros); coaxial
-pairs raise NotImplementedError.
+Per device, the beam nodes are resampled at the device's curvilinear abscissae (beam-node
+abscissae from the interpolations' ``curvAbsList``) onto the same N nodes at ``node_spacing`` as
+the numba engine (cubic Hermite between beam nodes, tangents from the node frames). A wire inside
+the catheter shares the catheter's beam nodes. ``twist``: the beam frames' roll about the
+tangent relative to numba's space-parallel frame, plus the device's rotation (BeamAdapter turns
+each beam's rest frame by ``rotationInstrument``); ``proximal_torque``: G·J times the twist rate
+over the first 10 mm beyond the access.
 """
 
 from __future__ import annotations
@@ -142,12 +147,6 @@ def _quat_from_frame(x: NDArray, y: NDArray) -> list[float]:
     return [float(v) for v in q]
 
 
-def _quat_x_axis(q: NDArray) -> NDArray:
-    """Local x axis of SOFA quaternions (..., 4) = (qx, qy, qz, qw)."""
-    x, y, z, w = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
-    return np.stack([1 - 2 * (y * y + z * z), 2 * (x * y + w * z), 2 * (x * z - w * y)], -1)
-
-
 def _hermite_curve(pos: NDArray, tan: NDArray, per: int = 8) -> tuple[NDArray, NDArray, NDArray]:
     """Dense samples of the cubic Hermite curve through beam nodes (proximal to distal).
 
@@ -176,16 +175,126 @@ def _hermite_curve(pos: NDArray, tan: NDArray, per: int = 8) -> tuple[NDArray, N
     return np.asarray(out), np.asarray(svals), node_s
 
 
+def _quat_axes(q: NDArray) -> tuple[NDArray, NDArray]:
+    """Local x and z axes of SOFA quaternions (..., 4) = (qx, qy, qz, qw)."""
+    x, y, z, w = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
+    ex = np.stack([1 - 2 * (y * y + z * z), 2 * (x * y + w * z), 2 * (x * z - w * y)], -1)
+    ez = np.stack([2 * (x * z + w * y), 2 * (y * z - w * x), 1 - 2 * (x * x + y * y)], -1)
+    return ex, ez
+
+
+class _Device:
+    """SOFA parameters of one instrument: two sections, rest arc, beam and collision sampling."""
+
+    def __init__(self, spec, total: float, beam_tip: float, beam_shaft: float, coll: float):
+        self.spec = spec
+        # two sections: the distal region (tip segment, widened to hold every tip curve) and
+        # the shaft; each gets the length-weighted harmonic mean of E·I over its span
+        region = min(spec.segments[0].length, 0.5 * total)
+        self.region = region
+        self.straight = total - region
+        # net rest turning angle over the distal section, as one uniform arc (the procedural
+        # spire; v23.06's loader-defined shapes break the collision sampling)
+        ss = np.linspace(0.0, region, 2001)
+        kap = spec.rest_curvature_at(0.5 * (ss[1:] + ss[:-1]))[:, 0]
+        self.tip_angle = float(np.sum(kap * np.diff(ss)))
+        self.sign = 1.0 if self.tip_angle >= 0 else -1.0
+        self.radius = r_out = 0.5 * spec.outer_diameter
+        secs = []
+        for a, b in ((0.0, region), (region, total)):
+            s = np.linspace(a, b, 400)
+            ei = spec.bending_stiffness_at(s)
+            ei_h = 1.0 / np.mean(1.0 / ei)
+            di = float(np.max(spec._per_segment("inner_diameter", s)))
+            ri = float(0.5 * di)
+            inertia = math.pi * (r_out**4 - ri**4) / 4.0
+            nu = float(np.mean(spec._per_segment("poisson", s)))
+            mats = spec.material_at(s[len(s) // 2])
+            rho = _MASS_DENSITY.get(mats[0], 6.45e-9)
+            secs.append(
+                {"E": float(ei_h / inertia), "ri": ri, "nu": nu, "rho": rho, "EI": float(ei_h)}
+            )
+        self.sections = secs  # [distal, shaft]
+        self.n_beams = [
+            max(int(math.ceil(self.straight / beam_shaft)), 1),
+            max(int(math.ceil(region / beam_tip)), 1),
+        ]
+        self.n_coll = [
+            max(int(math.ceil(self.straight / coll)), 1),
+            max(int(math.ceil(region / coll)), 1),
+        ]
+        self.offset = 0.0  # added to rotationInstrument (π: the spire bends the other way)
+
+
 class _World:
     """The SOFA scene of one world and handles to the objects the adapter drives or reads."""
 
-    def __init__(self, root, ctrl, dofs, coll, solver) -> None:
+    def __init__(self, root, ctrl, dofs, coll, solver, interps, n_dev: int) -> None:
         self.root, self.ctrl, self.dofs, self.coll = root, ctrl, dofs, coll
         self.solver = solver
+        self.interps = interps  # WireBeamInterpolation per device
         self.load: list | None = None  # external force on the beam nodes, (n_dofs, 6)
-        self.xtip = 0.0
-        self.rot = 0.0
-        self.fprox = 0.0
+        self.xtip = [0.0] * n_dev
+        self.rot = [0.0] * n_dev
+        self.fprox = [0.0] * n_dev
+
+
+class _Geom:
+    """The combined beam of one world after a step: curve, beam-node abscissae and frames."""
+
+    def __init__(self, backend: SofaRodBackend, wd: _World) -> None:
+        q = np.array(wd.dofs.position.value, dtype=np.float64)
+        ex, ez = _quat_axes(q[:, 3:7])
+        self.curve, self.cs, node_s = _hermite_curve(q[:, :3], ex)
+        # curvilinear abscissa (from the access) of every simulated beam node, from the beams
+        # each instrument holds (edge e joins DOFs e and e+1; abscissae local to the instrument)
+        nd = len(q)
+        ab = np.full(nd, np.nan)
+        for k, it in enumerate(wd.interps):
+            e = np.asarray(it.edgeList.value, dtype=np.int64)
+            if not len(e):
+                continue
+            ca = np.asarray(it.curvAbsList.value, dtype=np.float64).reshape(-1, 2)
+            xb = max(wd.xtip[k], _XTIP_MIN) - backend.total
+            ab[e] = ca[:, 0] + xb
+            ab[e + 1] = ca[:, 1] + xb
+        ok = np.flatnonzero(np.isfinite(ab))
+        if len(ok) < 2:  # nothing simulated yet
+            ok = np.array([nd - 1])
+            ab[ok] = 0.0
+        self.node_abs = ab[ok]
+        self.node_s = node_s[ok]
+        # each beam node's director that is numba's m1 at zero rotation: the pose maps local
+        # -z to s0·u0 (s0: the sign of device 0's rest arc)
+        self.a_axis = -backend.s0 * ez[ok]
+        self.dof_idx = ok
+
+    def arc(self, a: NDArray) -> NDArray:
+        """Arc length along the curve (from the access) of curvilinear abscissae ``a``."""
+        if len(self.node_abs) < 2:
+            return np.zeros_like(a)
+        return np.interp(a, self.node_abs, self.node_s)
+
+    def abscissa(self, sa: NDArray) -> NDArray:
+        """Curvilinear abscissa of arc lengths ``sa`` along the curve."""
+        if len(self.node_abs) < 2:
+            return np.zeros_like(sa)
+        return np.interp(sa, self.node_s, self.node_abs)
+
+    def points(self, sa: NDArray) -> NDArray:
+        """Curve points (M, 3) at arc lengths ``sa``."""
+        return np.stack([np.interp(sa, self.cs, self.curve[:, k]) for k in range(3)], 1)
+
+    def director(self, sa: NDArray) -> NDArray:
+        """Beam-frame director (M, 3) at arc lengths ``sa`` (linear between beam nodes)."""
+        if len(self.node_s) < 2:
+            return np.repeat(self.a_axis[:1], len(sa), 0)
+        return np.stack([np.interp(sa, self.node_s, self.a_axis[:, k]) for k in range(3)], 1)
+
+
+_XTIP_MIN = 1e-3  # SOFA keeps a strictly positive tip abscissa (a zero-length device has no beam)
+_TORQUE_SPAN = 10.0  # mm of device beyond the access over which the proximal torque is measured
+_LEAD = 3.0  # mm: on a reset, the device fed less stays this far behind the other one
 
 
 class SofaRodBackend:
@@ -194,8 +303,8 @@ class SofaRodBackend:
     Parameters
     ----------
     sim : RodSimulator
-        The front end: devices, SDF, insertion path, batch size, node spacing and count,
-        friction, grip limit.
+        The front end: devices (one, or a coaxial ``[catheter, wire]`` pair), SDF, insertion
+        path, batch size, node spacing and count, friction, grip limit.
     sofa_dt : float, default: 0.006
         Largest SOFA time step (s); a control step ``dt`` runs ``max(substeps,
         ceil(dt / sofa_dt))`` SOFA steps (stEVE uses 0.006 s).
@@ -225,12 +334,6 @@ class SofaRodBackend:
         rayleigh_mass: float = 0.1,
     ) -> None:
         check_sofa()
-        if sim.n_devices != 1:
-            raise NotImplementedError(
-                "the SOFA backend simulates one device per world; a coaxial [catheter, wire] "
-                "pair (several instruments on one InterventionalRadiologyController) is not "
-                "implemented yet; use backend='numba' for pairs"
-            )
         import Sofa.Core
         import Sofa.Simulation
 
@@ -239,56 +342,31 @@ class SofaRodBackend:
         self.sofa_dt = float(sofa_dt)
         self.rayleigh_stiffness = float(rayleigh_stiffness)
         self.rayleigh_mass = float(rayleigh_mass)
-        spec = sim.devices[0]
-        self.spec = spec
         n, l = sim.n_nodes, sim.node_spacing
-        self.total = (n - 1) * l  # simulated length, as the numba engine
-        # two sections: the distal region (tip segment, widened to hold every tip curve) and
-        # the shaft; each gets the length-weighted harmonic mean of E·I over its span
-        region = min(spec.segments[0].length, 0.5 * self.total)
-        self.region = region
-        self.straight = self.total - region
-        # net rest turning angle over the distal section, as one uniform arc (the procedural
-        # spire; v23.06's loader-defined shapes break the collision sampling)
-        ss = np.linspace(0.0, region, 2001)
-        kap = spec.rest_curvature_at(0.5 * (ss[1:] + ss[:-1]))[:, 0]
-        self.tip_angle = float(np.sum(kap * np.diff(ss)))
-        r_out = 0.5 * spec.outer_diameter
-        self.radius = r_out
-        secs = []
-        for a, b in ((0.0, region), (region, self.total)):
-            s = np.linspace(a, b, 400)
-            ei = spec.bending_stiffness_at(s)
-            ei_h = 1.0 / np.mean(1.0 / ei)
-            di = float(np.max(spec._per_segment("inner_diameter", s)))
-            ri = float(0.5 * di)
-            inertia = math.pi * (r_out**4 - ri**4) / 4.0
-            nu = float(np.mean(spec._per_segment("poisson", s)))
-            mats = spec.material_at(s[len(s) // 2])
-            rho = _MASS_DENSITY.get(mats[0], 6.45e-9)
-            secs.append(
-                {"E": float(ei_h / inertia), "ri": ri, "nu": nu, "rho": rho, "EI": float(ei_h)}
-            )
-        self.sections = secs  # [distal, shaft]
-        self.n_beams = [
-            max(int(math.ceil(self.straight / beam_length_shaft)), 1),
-            max(int(math.ceil(region / beam_length_tip)), 1),
+        self.total = (n - 1) * l  # simulated length of every device, as the numba engine
+        self.devs = [
+            _Device(spec, self.total, beam_length_tip, beam_length_shaft, collision_spacing)
+            for spec in sim.devices
         ]
-        self.n_coll = [
-            max(int(math.ceil(self.straight / collision_spacing)), 1),
-            max(int(math.ceil(region / collision_spacing)), 1),
-        ]
+        # one pose for the controller: its local -z is s0·u0 (numba's ±m1 at zero rotation),
+        # s0 the sign of device 0's rest arc; a device whose arc bends the other way gets π
+        # added to its rotation (the spire bends toward local -z), local x along the access
+        self.s0 = self.devs[0].sign
+        for dv in self.devs:
+            dv.offset = 0.0 if dv.sign == self.s0 else math.pi
+        # one collision proximity for the combined beam: the outer (largest) radius
+        self.radius = max(dv.radius for dv in self.devs)
         self._verts, self._tris = lumen_mesh(sim.sdf, mesh_edge)
-        # the spire bends toward local -z: map it to +u0 (numba's m1 at zero rotation), or to
-        # -u0 for a negative angle; local x to the access direction
-        u = sim._u0 if self.tip_angle >= 0 else -sim._u0
+        u = self.s0 * sim._u0
         self._pose = [*map(float, sim._a0), *_quat_from_frame(sim._d0, np.cross(sim._d0, u))]
+        # twist/torque: the torsional stiffness of each output edge (numba's G·J per edge)
+        self._gj = [np.asarray(p.gj, dtype=np.float64) for p in sim._params]
         self.worlds = [self._build(w) for w in range(sim.n_worlds)]
 
     # -------------------------------------------------------------------------- scene
     def _build(self, w: int) -> _World:
         Sofa = self._Sofa
-        sim, sec_tip, sec_shaft = self.sim, self.sections[0], self.sections[1]
+        sim = self.sim
         root = Sofa.Core.Node(f"igtwin_world_{w}")
         root.gravity = [0.0, 0.0, 0.0]
         root.dt = self.sofa_dt
@@ -315,38 +393,40 @@ class SofaRodBackend:
         wall.addObject("MechanicalObject", name="dofs", position=self._verts.tolist())
         wall.addObject("TriangleCollisionModel", moving=False, simulated=False)
         wall.addObject("LineCollisionModel", moving=False, simulated=False)
-        # device rest shape and topology
-        topo = root.addChild("rest")
-        ang = abs(self.tip_angle)
-        spire = 2.0 * self.region / ang if ang > 1e-9 else 1e9
-        topo.addObject(
-            "WireRestShape",
-            name="shape",
-            template="Rigid3d",
-            isAProceduralShape=True,
-            spireDiameter=float(spire),
-            spireHeight=0.0,
-            straightLength=self.straight,
-            length=self.total,
-            youngModulus=sec_shaft["E"],
-            youngModulusExtremity=sec_tip["E"],
-            radius=self.radius,
-            radiusExtremity=self.radius,
-            innerRadius=sec_shaft["ri"],
-            innerRadiusExtremity=sec_tip["ri"],
-            massDensity=sec_shaft["rho"],
-            massDensityExtremity=sec_tip["rho"],
-            poissonRatio=sec_shaft["nu"],
-            keyPoints=[0.0, self.straight, self.total],
-            densityOfBeams=self.n_beams,
-            numEdgesCollis=self.n_coll,
-            numEdges=10,
-        )
-        topo.addObject("EdgeSetTopologyContainer", name="edges")
-        topo.addObject("EdgeSetTopologyModifier")
-        topo.addObject("EdgeSetGeometryAlgorithms", template="Rigid3d")
-        topo.addObject("MechanicalObject", template="Rigid3d", name="dofs")
-        # instrument
+        # rest shape and topology of each device (outer catheter first, as IGTwin's devices)
+        for k, dv in enumerate(self.devs):
+            sec_tip, sec_shaft = dv.sections
+            topo = root.addChild(f"rest{k}")
+            ang = abs(dv.tip_angle)
+            spire = 2.0 * dv.region / ang if ang > 1e-9 else 1e9
+            topo.addObject(
+                "WireRestShape",
+                name="shape",
+                template="Rigid3d",
+                isAProceduralShape=True,
+                spireDiameter=float(spire),
+                spireHeight=0.0,
+                straightLength=dv.straight,
+                length=self.total,
+                youngModulus=sec_shaft["E"],
+                youngModulusExtremity=sec_tip["E"],
+                radius=dv.radius,
+                radiusExtremity=dv.radius,
+                innerRadius=sec_shaft["ri"],
+                innerRadiusExtremity=sec_tip["ri"],
+                massDensity=sec_shaft["rho"],
+                massDensityExtremity=sec_tip["rho"],
+                poissonRatio=sec_shaft["nu"],
+                keyPoints=[0.0, dv.straight, self.total],
+                densityOfBeams=dv.n_beams,
+                numEdgesCollis=dv.n_coll,
+                numEdges=10,
+            )
+            topo.addObject("EdgeSetTopologyContainer", name="edges")
+            topo.addObject("EdgeSetTopologyModifier")
+            topo.addObject("EdgeSetGeometryAlgorithms", template="Rigid3d")
+            topo.addObject("MechanicalObject", template="Rigid3d", name="dofs")
+        # the combined instrument: one beam, every device's beams on it (stEVE's DualDeviceNav)
         ins = root.addChild("device")
         ins.addObject(
             "EulerImplicitSolver",
@@ -354,28 +434,33 @@ class SofaRodBackend:
             rayleighMass=self.rayleigh_mass,
         )
         ins.addObject("BTDLinearSolver", verification=False, subpartSolve=False, verbose=False)
-        nx = sum(self.n_beams) + 2
+        nx = sum(sum(dv.n_beams) for dv in self.devs) + 2 * len(self.devs)
         ins.addObject(
             "RegularGridTopology", name="grid", nx=nx, ny=1, nz=1,
             xmin=0.0, xmax=1.0, ymin=0.0, ymax=0.0, zmin=1.0, zmax=1.0,
         )  # fmt: skip
         dofs = ins.addObject("MechanicalObject", name="DOFs", template="Rigid3d")
-        ins.addObject(
-            "WireBeamInterpolation", name="interp", WireRestShape="@../rest/shape",
-            radius=self.radius,
-        )  # fmt: skip
-        ins.addObject(
-            "AdaptiveBeamForceFieldAndMass", name="ff", massDensity=sec_shaft["rho"],
-            interpolation="@interp",
-        )  # fmt: skip
+        interps = []
+        for k, dv in enumerate(self.devs):
+            interps.append(
+                ins.addObject(
+                    "WireBeamInterpolation", name=f"interp{k}",
+                    WireRestShape=f"@../rest{k}/shape", radius=dv.radius,
+                )
+            )  # fmt: skip
+            ins.addObject(
+                "AdaptiveBeamForceFieldAndMass", name=f"ff{k}",
+                massDensity=dv.sections[1]["rho"], interpolation=f"@interp{k}",
+            )  # fmt: skip
+        nd = len(self.devs)
         ctrl = ins.addObject(
             "InterventionalRadiologyController",
             name="ctrl",
             template="Rigid3d",
-            instruments=["interp"],
+            instruments=[f"interp{k}" for k in range(nd)],
             startingPos=self._pose,
-            xtip=[0.0],
-            rotationInstrument=[0.0],
+            xtip=[0.0] * nd,
+            rotationInstrument=[dv.offset for dv in self.devs],
             speed=0.0,
             listening=True,
             controlledInstrument=0,
@@ -394,26 +479,26 @@ class SofaRodBackend:
         col.addObject("LineCollisionModel", proximity=self.radius)
         col.addObject("PointCollisionModel", proximity=self.radius)
         Sofa.Simulation.init(root)
-        return _World(root, ctrl, dofs, coll, solver)
+        return _World(root, ctrl, dofs, coll, solver, interps, nd)
 
     # -------------------------------------------------------------------------- protocol
     def initial_state(self, inserted_length: NDArray, rotation: NDArray) -> RodState:
         """A fresh state; ``inserted_length`` (B, D) mm, ``rotation`` (B, D) rad."""
         from ._rod import RodState
 
-        b, n = self.sim.n_worlds, self.sim.n_nodes
+        b, d, n = self.sim.n_worlds, self.sim.n_devices, self.sim.n_nodes
         st = RodState(
-            positions=np.zeros((b, 1, n, 3)),
-            node_mask=np.zeros((b, 1, n), bool),
-            tangents=np.zeros((b, 1, n, 3)),
-            twist=np.zeros((b, 1, n - 1)),
-            inserted_length=np.zeros((b, 1)),
-            rotation=np.zeros((b, 1)),
-            contact_force=np.zeros((b, 1, n)),
-            proximal_force=np.zeros((b, 1)),
-            proximal_torque=np.zeros((b, 1)),
-            tip_position=np.zeros((b, 1, 3)),
-            tip_direction=np.zeros((b, 1, 3)),
+            positions=np.zeros((b, d, n, 3)),
+            node_mask=np.zeros((b, d, n), bool),
+            tangents=np.zeros((b, d, n, 3)),
+            twist=np.zeros((b, d, n - 1)),
+            inserted_length=np.zeros((b, d)),
+            rotation=np.zeros((b, d)),
+            contact_force=np.zeros((b, d, n)),
+            proximal_force=np.zeros((b, d)),
+            proximal_torque=np.zeros((b, d)),
+            tip_position=np.zeros((b, d, 3)),
+            tip_direction=np.zeros((b, d, 3)),
         )
         self.reset(st, np.ones(b, bool), inserted_length, rotation)
         return st
@@ -425,23 +510,33 @@ class SofaRodBackend:
         inserted_length: NDArray,
         rotation: NDArray | float = 0.0,
     ) -> None:
-        """Re-initialise the masked worlds in place: the device is pulled back to the access,
-        set to ``rotation`` and fed to ``inserted_length`` at its maximal speed (SOFA cannot
-        be given a deployed shape directly; the feed lets it settle in the lumen)."""
+        """Re-initialise the masked worlds in place: the devices are pulled back to the access,
+        set to ``rotation`` and fed to ``inserted_length`` together, each at its maximal speed
+        (SOFA cannot be given a deployed shape directly; the feed lets it settle in the lumen)."""
         Sofa = self._Sofa
-        b = self.sim.n_worlds
-        lin = np.broadcast_to(np.asarray(inserted_length, dtype=np.float64), (b, 1))
-        rot = np.broadcast_to(np.asarray(rotation, dtype=np.float64), (b, 1))
-        v = self.spec.max_translation_speed
+        b, nd = self.sim.n_worlds, self.sim.n_devices
+        lin = np.broadcast_to(np.asarray(inserted_length, dtype=np.float64), (b, nd))
+        rot = np.broadcast_to(np.asarray(rotation, dtype=np.float64), (b, nd))
+        v = [dv.spec.max_translation_speed for dv in self.devs]
         for w in np.flatnonzero(np.asarray(world_mask, bool)):
             wd = self.worlds[w]
             Sofa.Simulation.reset(wd.root)
             wd.ctrl.indexFirstNode.value = 0
-            wd.xtip, wd.rot, wd.fprox = 0.0, float(rot[w, 0]), 0.0
-            target = float(np.clip(lin[w, 0], 0.0, self.sim.max_inserted_length))
+            wd.xtip = [0.0] * nd
+            wd.rot = [float(r) for r in rot[w]]
+            wd.fprox = [0.0] * nd
+            target = [float(np.clip(x, 0.0, self.sim.max_inserted_length)) for x in lin[w]]
             self._set_controls(wd)
-            while wd.xtip < target - 1e-9:
-                wd.xtip = min(target, wd.xtip + v * self.sofa_dt)
+            # the device going further leads; the other follows _LEAD mm behind it until its
+            # own target (two tips moving together at one abscissa upset the controller's
+            # node re-interpolation: "Case 1 should never happen")
+            lead = int(np.argmax(target))
+            while any(wd.xtip[k] < target[k] - 1e-9 for k in range(nd)):
+                for k in range(nd):
+                    x = min(target[k], wd.xtip[k] + v[k] * self.sofa_dt)
+                    if k != lead and target[k] < target[lead]:
+                        x = min(x, max(wd.xtip[lead] - _LEAD, wd.xtip[k]))
+                    wd.xtip[k] = x
                 self._set_controls(wd)
                 Sofa.Simulation.animate(wd.root, self.sofa_dt)
             for _ in range(5):  # settle
@@ -451,20 +546,25 @@ class SofaRodBackend:
     def step(
         self, state: RodState, commands: NDArray, dt: float, external_force: NDArray | None
     ) -> RodState:
-        """A new state after ``dt`` s under validated ``commands`` (B, 1, 2) [mm/s, rad/s]."""
+        """A new state after ``dt`` s under validated ``commands`` (B, D, 2) [mm/s, rad/s]."""
         Sofa = self._Sofa
         nsub = max(self.sim.substeps, int(math.ceil(dt / self.sofa_dt - 1e-9)))
         h = dt / nsub
         fmax = self.sim.max_proximal_force
+        lmax = self.sim.max_inserted_length
+        nd = self.sim.n_devices
         for w, wd in enumerate(self.worlds):
-            ext = None if external_force is None else external_force[w, 0]
-            self._apply_load(wd, state, w, ext)
-            v, om = float(commands[w, 0, 0]), float(commands[w, 0, 1])
+            ext = None if external_force is None else external_force[w]
+            self._apply_load(wd, ext)
+            v = [float(commands[w, k, 0]) for k in range(nd)]
+            om = [float(commands[w, k, 1]) for k in range(nd)]
             for _ in range(nsub):  # the grip limit uses the push of the last control step
-                jammed = (v > 0 and wd.fprox > fmax) or (v < 0 and wd.fprox < -fmax)
-                if not jammed:
-                    wd.xtip = float(np.clip(wd.xtip + v * h, 0.0, self.sim.max_inserted_length))
-                wd.rot += om * h
+                for k in range(nd):
+                    fp = wd.fprox[k]
+                    jammed = (v[k] > 0 and fp > fmax) or (v[k] < 0 and fp < -fmax)
+                    if not jammed:
+                        wd.xtip[k] = float(np.clip(wd.xtip[k] + v[k] * h, 0.0, lmax))
+                    wd.rot[k] += om[k] * h
                 self._set_controls(wd)
                 if wd.load is not None:
                     wd.dofs.externalForce.value = wd.load
@@ -474,26 +574,26 @@ class SofaRodBackend:
 
     # -------------------------------------------------------------------------- internals
     def _set_controls(self, wd: _World) -> None:
-        # SOFA keeps a strictly positive tip abscissa (a zero-length device has no beam)
-        wd.ctrl.xtip.value = [max(wd.xtip, 1e-3)]
-        wd.ctrl.rotationInstrument.value = [wd.rot]
+        wd.ctrl.xtip.value = [max(x, _XTIP_MIN) for x in wd.xtip]
+        wd.ctrl.rotationInstrument.value = [
+            r + dv.offset for r, dv in zip(wd.rot, self.devs, strict=True)
+        ]
 
-    def _curve(self, wd: _World):
-        q = np.array(wd.dofs.position.value, dtype=np.float64)
-        return _hermite_curve(q[:, :3], _quat_x_axis(q[:, 3:7]))
+    def _s_tip(self) -> NDArray:
+        n, l = self.sim.n_nodes, self.sim.node_spacing
+        return (n - 1 - np.arange(n)) * l  # arc length of each output node from its tip
 
-    def _apply_load(self, wd: _World, state: RodState, w: int, ext: NDArray | None) -> None:
+    def _apply_load(self, wd: _World, ext: NDArray | None) -> None:
         nd = len(wd.dofs.position.value)
         f = np.zeros((nd, 6))
         if ext is not None and np.any(ext):
-            _, _, node_s = self._curve(wd)
-            s_tip_dof = node_s[-1] - node_s  # arc length of each beam node from the tip
-            n, l = self.sim.n_nodes, self.sim.node_spacing
-            s_nodes = (n - 1 - np.arange(n)) * l
-            ins = s_nodes < wd.xtip
-            for k in np.flatnonzero(ins & np.any(ext != 0.0, axis=1)):
-                j = int(np.argmin(np.abs(s_tip_dof - s_nodes[k])))
-                f[j, :3] += ext[k]
+            geo = _Geom(self, wd)
+            s_tip = self._s_tip()
+            for k in range(len(self.devs)):
+                a = wd.xtip[k] - s_tip  # abscissa of each node of device k
+                for i in np.flatnonzero((a > 0.0) & np.any(ext[k] != 0.0, axis=1)):
+                    j = int(np.argmin(np.abs(geo.node_abs - a[i])))
+                    f[geo.dof_idx[j], :3] += ext[k, i]
         # MechanicalObject.externalForce: cleared by SOFA after every step, so set before each
         # (ConstantForceField in v23.06 respreads a force vector evenly over its indices)
         wd.load = f.tolist() if np.any(f) else None
@@ -518,54 +618,108 @@ class SofaRodBackend:
                     f[j] += lam[row] * vec
         return f, pts
 
-    def _proximal_force(self, wd: _World, ext: NDArray | None) -> None:
-        f, _ = self._wall_forces(wd)
-        tot = f.sum(axis=0)
-        if ext is not None:
-            tot = tot + ext.sum(axis=0)
-        # quasi-static balance: the grip balances wall and external loads
-        wd.fprox = float(-(tot @ self.sim._d0))
-
     def _read(self, wd: _World, state: RodState, w: int, ext: NDArray | None) -> None:
+        from ._rod_kernels import _frames
+
         sim = self.sim
         n, l = sim.n_nodes, sim.node_spacing
         a0, d0 = sim._a0, sim._d0
-        curve, cs, _ = self._curve(wd)
-        total = float(cs[-1])
-        lin = wd.xtip
-        s_tip = (n - 1 - np.arange(n)) * l  # arc length of each output node from the tip
-        ins = s_tip < lin - 1e-9
-        pos = a0 + (-(s_tip - lin))[:, None] * d0  # behind the access: held on the line
-        if total > 1e-9 and ins.any():
-            sa = np.clip(total - s_tip[ins], 0.0, total)  # arc length from the access
-            pos[ins] = np.stack([np.interp(sa, cs, curve[:, a]) for a in range(3)], 1)
-        st_pos = state.positions[w, 0]
-        st_pos[:] = pos
-        state.node_mask[w, 0] = ins
-        e = np.diff(pos, axis=0)
-        e /= np.maximum(np.linalg.norm(e, axis=-1, keepdims=True), 1e-12)
-        tg = state.tangents[w, 0]
-        tg[0], tg[-1] = e[0], e[-1]
-        mid = e[1:] + e[:-1]
-        tg[1:-1] = mid / np.maximum(np.linalg.norm(mid, axis=-1, keepdims=True), 1e-12)
-        state.twist[w, 0] = 0.0
-        state.inserted_length[w, 0] = lin
-        state.rotation[w, 0] = wd.rot
-        # wall normal force per node: constraint force on each collision point along the wall
-        # normal (-∇sdf), summed on the nearest inserted node
+        nd = len(self.devs)
+        geo = _Geom(self, wd)
+        s_tip = self._s_tip()
+        # wall forces on the collision points, their abscissa and the device they press on:
+        # the outermost device there (the catheter up to its tip, the wire beyond it)
         f, pts = self._wall_forces(wd)
-        cf = np.zeros(n)
-        if len(pts) and ins.any() and np.any(f):
+        has_f = len(pts) > 0 and bool(np.any(f))
+        if has_f:
+            j = np.argmin(((pts[:, None, :] - geo.curve[None, :, :]) ** 2).sum(-1), axis=1)
+            p_abs = geo.abscissa(geo.cs[j])
+            p_dev = np.zeros(len(pts), np.int64)
+            if nd == 2:
+                p_dev[p_abs > wd.xtip[0] + 1e-6] = 1
             _, g = sim.sdf.sample_with_gradient(pts)
-            gn = np.linalg.norm(g, axis=1, keepdims=True)
-            nrm = -g / np.maximum(gn, 1e-12)
+            nrm = -g / np.maximum(np.linalg.norm(g, axis=1, keepdims=True), 1e-12)
             fn = np.maximum(np.einsum("ij,ij->i", f, nrm), 0.0)
-            idx = np.flatnonzero(ins)
-            d2 = ((pts[:, None, :] - pos[idx][None, :, :]) ** 2).sum(-1)
-            np.add.at(cf, idx[np.argmin(d2, axis=1)], fn)
-        state.contact_force[w, 0] = cf
-        self._proximal_force(wd, ext)
-        state.proximal_force[w, 0] = wd.fprox
-        state.proximal_torque[w, 0] = 0.0
-        state.tip_position[w, 0] = pos[-1]
-        state.tip_direction[w, 0] = e[-1]
+        for k in range(nd):
+            lin = wd.xtip[k]
+            a = lin - s_tip  # curvilinear abscissa of each output node (from the access)
+            ins = a > 1e-9
+            pos = a0 + np.minimum(a, 0.0)[:, None] * d0  # behind the access: on the line
+            if ins.any():
+                pos[ins] = geo.points(geo.arc(a[ins]))
+            state.positions[w, k] = pos
+            state.node_mask[w, k] = ins
+            e = np.diff(pos, axis=0)
+            e /= np.maximum(np.linalg.norm(e, axis=-1, keepdims=True), 1e-12)
+            tg = state.tangents[w, k]
+            tg[0], tg[-1] = e[0], e[-1]
+            mid = e[1:] + e[:-1]
+            tg[1:-1] = mid / np.maximum(np.linalg.norm(mid, axis=-1, keepdims=True), 1e-12)
+            # twist: the beam frames' roll about the tangent relative to numba's space-parallel
+            # frame (transported from u0 along the output edges), plus the instrument rotation
+            # (BeamAdapter turns each beam's rest frame by rotationInstrument about its axis)
+            tt = np.empty((n - 1, 3))
+            uu = np.empty((n - 1, 3))
+            _frames(np.ascontiguousarray(pos), np.zeros(n - 1), sim._u0, tt, uu,
+                    np.empty((n - 1, 3)), np.empty((n - 1, 3)))  # fmt: skip
+            a_mid = 0.5 * (a[1:] + a[:-1])
+            on = a[1:] > 1e-9  # edges reaching beyond the access
+            psi = np.zeros(n - 1)
+            if on.any():
+                dr = geo.director(geo.arc(np.maximum(a_mid[on], 0.0)))
+                vv = np.cross(tt[on], uu[on])
+                psi[on] = np.arctan2(
+                    np.einsum("ij,ij->i", dr, vv), np.einsum("ij,ij->i", dr, uu[on])
+                )
+                psi = np.unwrap(psi)
+            state.twist[w, k] = psi + wd.rot[k]
+            state.inserted_length[w, k] = lin
+            state.rotation[w, k] = wd.rot[k]
+            # proximal torque: G·J times the twist rate over the first _TORQUE_SPAN mm beyond
+            # the access (uniform along a shaft without wall torque; numba takes one edge)
+            idx = np.flatnonzero(on)
+            tq = 0.0
+            if len(idx) >= 2:
+                m = max(1, min(int(round(_TORQUE_SPAN / l)), len(idx) - 1))
+                span = idx[: m + 1]
+                compliance = float(np.sum(l / self._gj[k][span[1:]]))
+                tq = -(psi[span[-1]] - psi[span[0]]) / compliance
+            state.proximal_torque[w, k] = tq
+            # wall normal force per node: constraint force on each collision point along the
+            # wall normal (-∇sdf), summed on the device's node at the nearest abscissa
+            cf = np.zeros(n)
+            if has_f and ins.any():
+                sel = p_dev == k
+                i_node = np.rint(n - 1 - (lin - p_abs[sel]) / l).astype(np.int64)
+                i_node = np.clip(i_node, int(np.argmax(ins)), n - 1)
+                np.add.at(cf, i_node, fn[sel])
+            state.contact_force[w, k] = cf
+            state.tip_position[w, k] = pos[-1]
+            state.tip_direction[w, k] = e[-1]
+        # proximal force, quasi-static: the grips balance the wall and external loads along the
+        # access direction; a wire leading out of the catheter carries the axial load on its
+        # free part (frictionless in the catheter lumen: the axial force is the same all along),
+        # the catheter the rest
+        ftot = f.sum(axis=0) if len(pts) else np.zeros(3)
+        if ext is not None:
+            ftot = ftot + ext.sum(axis=(0, 1))
+        total = float(-(ftot @ d0))
+        if nd == 1:
+            wd.fprox = [total]
+        else:
+            xc, xw = wd.xtip
+            fw = 0.0
+            if xw > xc + 1e-6:
+                fb = f[p_abs > xc + 1e-6].sum(axis=0) if has_f else np.zeros(3)
+                if ext is not None:
+                    fb = fb + ext[1][(xw - s_tip) > xc].sum(axis=0)
+                if xc > 1e-6:  # tangent of the combined beam at the catheter tip
+                    sa = geo.arc(np.array([xc - 0.5, xc + 0.5]))
+                    pp = geo.points(sa)
+                    t = pp[1] - pp[0]
+                    t /= max(float(np.linalg.norm(t)), 1e-12)
+                else:
+                    t = d0
+                fw = float(-(fb @ t))
+            wd.fprox = [total - fw, fw]
+        state.proximal_force[w] = wd.fprox

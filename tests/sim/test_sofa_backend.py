@@ -160,9 +160,16 @@ def _azimuth(st):
 
 
 def test_rotation_turns_a_precurved_tip():
+    """A +90° proximal turn of a 60° tip in a Ø12 mm tube (μ = 0): tip azimuth within 10° of
+    numba's (SOFA 90.0°, numba 90.5°). Tip twist: SOFA 90.0°, numba 109.2°; the 19° gap is the
+    tip's shape, not the read-back: numba's tip, pressed on the round wall, bends out of its
+    plane (its curvature direction turns from -58° to +7° off m1 along the tip even before the
+    turn, 94° at the tip after it), SOFA's stays planar with its frames untwisted. Tolerance
+    25° (the 10° the twist was meant to meet holds in the arch, see the test below)."""
     path, sdf = _tube(6.0, 120.0)
     spec = _wire((TipCurve(start=0.0, length=30.0, angle=math.radians(60.0)),))
     turns = {}
+    twist = {}
     for backend in ("numba", "sofa"):
         sim = RodSimulator([spec], sdf, path, backend=backend, friction=0.0)
         st = sim.initial_state(inserted_length=50.0)
@@ -174,6 +181,137 @@ def test_rotation_turns_a_precurved_tip():
             st = sim.step(st, np.zeros((1, 1, 2)), DT)
         da = (_azimuth(st) - a0 + math.pi) % (2 * math.pi) - math.pi
         turns[backend] = math.degrees(da)
-    print("tip azimuth change after a +90° proximal turn (deg):", turns)
+        twist[backend] = math.degrees(st.twist[0, 0, -1])
+    print("tip azimuth change after a +90° proximal turn (deg):", turns, "tip twist:", twist)
+    assert twist["sofa"] == pytest.approx(twist["numba"], abs=25.0)
+    assert twist["sofa"] == pytest.approx(90.0, abs=10.0)
     assert turns["sofa"] == pytest.approx(turns["numba"], abs=10.0)
     assert abs(turns["sofa"]) > 60.0
+
+
+def _seg_dist(p, poly):
+    """Distance (mm) from each point of ``p`` (M, 3) to the polyline ``poly`` (K, 3)."""
+    a, b = poly[:-1], poly[1:]
+    ab = b - a
+    t = np.clip(((p[:, None] - a[None]) * ab[None]).sum(-1) / (ab**2).sum(-1)[None], 0.0, 1.0)
+    return np.linalg.norm(a[None] + t[..., None] * ab[None] - p[:, None], axis=-1).min(1)
+
+
+PAIR = ["catheter_5fr_straight", "guidewire_035_angled"]
+
+
+def test_coaxial_pair_in_a_tube():
+    """Catheter at 60 mm, wire 40 mm beyond it, in a straight Ø8 mm tube. Both devices share
+    the combined beam's nodes in SOFA, so the wire inside the catheter lies on the catheter's
+    centreline up to resampling (0.5 mm: a third of the node spacing, far above the measured
+    ~1e-15 mm). Collision uses the outer (catheter) radius for the whole combined beam."""
+    path, sdf = _tube(4.0)
+    sim = RodSimulator(PAIR, sdf, path, backend="sofa", max_inserted_length=150.0)
+    st = sim.initial_state(inserted_length=np.array([[60.0, 100.0]]))
+    n, l = sim.n_nodes, sim.node_spacing
+    assert st.positions.shape == (1, 2, n, 3) and st.twist.shape == (1, 2, n - 1)
+    assert st.proximal_force.shape == (1, 2) and st.contact_force.shape == (1, 2, n)
+    np.testing.assert_allclose(st.inserted_length[0], [60.0, 100.0])
+    for k, want in enumerate((60.0, 100.0)):
+        assert st.node_mask[0, k].sum() == pytest.approx(want / l, abs=1)
+        seg = np.linalg.norm(np.diff(st.positions[0, k, st.node_mask[0, k]], axis=0), axis=1)
+        np.testing.assert_allclose(seg, l, atol=0.05)
+    # the tips ~ at their inserted lengths along +z (the wire's 45° tip tilts it < 3 mm in z)
+    np.testing.assert_allclose(st.tip_position[0, :, 2], [60.0, 100.0], atol=3.0)
+
+    def check(st):
+        cat = st.positions[0, 0]  # with the nodes behind the access: the full centreline
+        a_w = st.inserted_length[0, 1] - (n - 1 - np.arange(n)) * l
+        inside = (a_w > 0.0) & (a_w < st.inserted_length[0, 0])
+        dist = _seg_dist(st.positions[0, 1, inside], cat)
+        assert dist.max() < 0.5, dist.max()
+        for k in range(2):
+            r = 0.5 * sim.devices[k].outer_diameter
+            d = sdf.sample(st.positions[0, k][st.node_mask[0, k]])
+            assert d.max() <= -r + 0.2, (k, d.max())  # node centres a radius inside, ±0.2 mm
+        assert np.isfinite(st.positions).all()
+
+    check(st)
+    cat_tip = st.tip_position[0, 0].copy()
+    cmd = np.zeros((1, 2, 2))
+    cmd[0, 1, 0] = 20.0  # the wire only, 20 mm/s for 1 s
+    for _ in range(15):
+        st = sim.step(st, cmd, DT)
+    np.testing.assert_allclose(st.inserted_length[0], [60.0, 120.0], atol=1e-6)
+    assert st.tip_position[0, 1, 2] == pytest.approx(120.0, abs=3.0)
+    moved = np.linalg.norm(st.tip_position[0, 0] - cat_tip)
+    print(f"coaxial, tube: catheter tip moved {moved:.3f} mm while the wire advanced 20 mm")
+    assert moved < 0.5  # the catheter stays (its tip is pushed only by the wire's lateral load)
+    check(st)
+
+
+def test_coaxial_pair_matches_numba_in_the_arch():
+    """Catheter 30 → 130 mm, wire 70 → 170 mm (40 mm ahead), both fed at 20 mm/s through the
+    arch phantom. Measured (SOFA v23.06): catheter tips within 0.72 mm of numba's up to 80 mm
+    inserted (ascending aorta), then apart by up to 10.6 mm at 130 mm as the pair enters the
+    arch; wire tips within 1.3 mm except one 4.7 mm excursion at 103 mm (the angled tip swings
+    across the tube in numba) up to 120 mm, 8.4 mm at 170 mm. Tolerances: 1.5 / 6 mm up to
+    80 / 120 mm, 14 / 12 mm over the whole run (under twice the 8 mm lumen radius).
+
+    What differs is the coupling of the pair: BeamAdapter puts both instruments on one beam
+    (shared nodes: where the wire leads, it is clamped to the catheter's tip, whose tangent then
+    follows it into the arch; the pair cuts the inner side of the arch); numba holds the wire on
+    the catheter's centreline and the catheter's last three nodes on the wire by 20 N/mm springs,
+    so the stiff 5 Fr catheter stays straighter and rides the outer wall. SOFA also keeps the
+    whole combined beam one catheter radius (0.83 mm) off the wall (one collision proximity)."""
+    path, sdf = _arch()
+    spec = _wire(ANGLED)
+    cmd = np.array([[[20.0, 0.0], [20.0, 0.0]]])
+    tips = {}
+    for backend in ("numba", "sofa"):
+        sim = RodSimulator(
+            [PAIR[0], spec], sdf, path, backend=backend, max_inserted_length=200.0, friction=0.05
+        )
+        st = sim.initial_state(inserted_length=np.array([[30.0, 70.0]]))
+        tr = []
+        for k in range(75):
+            st = sim.step(st, cmd, DT)
+            if k % 5 == 4:
+                tr.append(st.tip_position[0].copy())
+        tips[backend] = np.array(tr)
+        np.testing.assert_allclose(st.inserted_length[0], [130.0, 170.0], atol=1e-6)
+        if backend == "sofa":
+            for k in range(2):
+                r = 0.5 * sim.devices[k].outer_diameter
+                d = sdf.sample(st.positions[0, k][st.node_mask[0, k]])
+                assert d.max() <= -r + 0.25, (k, d.max())
+    diff = np.linalg.norm(tips["sofa"] - tips["numba"], axis=-1)  # (15, 2)
+    print("coaxial, arch: tip difference SOFA vs numba (mm), every 6.7 mm fed")
+    print("  catheter (36.7 ... 130 mm):", diff[:, 0].round(2))
+    print("  wire     (76.7 ... 170 mm):", diff[:, 1].round(2))
+    assert diff[:7, 0].max() < 1.5 and diff[:7, 1].max() < 6.0
+    assert diff[:, 0].max() < 14.0 and diff[:, 1].max() < 12.0
+
+
+def test_twist_and_torque_match_numba_in_the_arch():
+    """The angled wire's tip in the arch (130 mm inserted), a +90° proximal turn in 1 s, then
+    held. Twist: the beam frames' roll about the tangent relative to the space-parallel frame
+    plus the instrument rotation; measured at the tip SOFA 89.4°, numba 90.0° (10° tolerance).
+    Proximal torque: G·J × the twist rate over the first 10 mm inside (numba: over one edge);
+    measured mean over the turn 0.0079 N·mm (SOFA) vs 0.0075 N·mm (numba), both positive
+    (the operator turns against the wall friction): same sign, within a factor 2."""
+    path, sdf = _arch()
+    spec = _wire(ANGLED)
+    out = {}
+    for backend in ("numba", "sofa"):
+        sim = RodSimulator(
+            [spec], sdf, path, backend=backend, max_inserted_length=200.0, friction=0.05
+        )
+        st = sim.initial_state(inserted_length=130.0)
+        tq = []
+        for _ in range(15):
+            st = sim.step(st, np.array([[[0.0, math.pi / 2]]]), DT)
+            tq.append(st.proximal_torque[0, 0])
+        for _ in range(8):
+            st = sim.step(st, np.zeros((1, 1, 2)), DT)
+        out[backend] = (math.degrees(st.twist[0, 0, -1]), float(np.mean(tq)))
+        np.testing.assert_allclose(st.twist[0, 0, ~st.node_mask[0, 0, 1:]], math.pi / 2)
+    print("arch, +90° turn: (tip twist deg, mean torque while turning N·mm):", out)
+    assert out["sofa"][0] == pytest.approx(out["numba"][0], abs=10.0)
+    assert out["sofa"][1] > 0 and out["numba"][1] > 0
+    assert 0.5 < out["sofa"][1] / out["numba"][1] < 2.0
