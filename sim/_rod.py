@@ -186,7 +186,8 @@ class RodSimulator:
     backend : {"auto", "numba", "numpy", "sofa", "warp"}, default: "auto"
         "auto" and "numba": compiled kernels, worlds in parallel; "numpy": the same algorithm
         run as plain Python (reference, slow); "sofa": SofaPython3 + BeamAdapter, one SOFA scene
-        per world (:class:`~igtwin.sim._sofa_backend.SofaRodBackend`, one device only);
+        per world (:class:`~igtwin.sim._sofa_backend.SofaRodBackend`; one device or a coaxial
+        pair);
         "warp": the same algorithm as warp-lang kernels, one thread per world, on ``device``
         (:class:`~igtwin.sim._rod_warp.WarpRodKernels`; needs ``pip install 'igtwin[gpu]'``,
         else :class:`WarpNotAvailableError`).
