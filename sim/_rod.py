@@ -209,6 +209,13 @@ class RodSimulator:
     max_proximal_force : float, default: 5.0
         Largest axial force (N) the operator's grip transmits: while the device pushes back
         harder (jammed), translation commands in that direction do not feed it further.
+    max_iterations : int, optional
+        Most Gauss-Newton iterations per substep (default ``3 * newton_iterations``).
+    force_tolerance : float, default: 0.0
+        With a value > 0 (N), a substep also iterates until the largest force residual at a free
+        node is below it (up to ``max_iterations``): converged wall and proximal forces for a
+        haptic rig, at a cost in speed (docs/devices.md, "Force accuracy"). 0: the 0.1 mm step
+        criterion alone.
     ride_stiffness : float, default: 20.0
         Coaxial pair only: where the wire leads out of the catheter, the catheter's last three
         nodes are held on the wire's centreline by this stiffness (N/mm), so a catheter
@@ -246,6 +253,8 @@ class RodSimulator:
         contact_stiffness: float = 1.0e5,
         max_proximal_force: float = 5.0,
         ride_stiffness: float = 20.0,
+        max_iterations: int | None = None,
+        force_tolerance: float = 0.0,
     ) -> None:
         if isinstance(devices, (DeviceSpec, str)):
             devices = [devices]
@@ -305,6 +314,17 @@ class RodSimulator:
         if not (math.isfinite(ride_stiffness) and ride_stiffness >= 0):
             raise ValueError(f"`ride_stiffness` must be >= 0 N/mm, got {ride_stiffness}")
         self.ride_stiffness = float(ride_stiffness)
+        if max_iterations is None:
+            max_iterations = 3 * int(newton_iterations)
+        if int(max_iterations) != max_iterations or max_iterations < newton_iterations:
+            raise ValueError(
+                f"`max_iterations` must be an integer >= newton_iterations ({newton_iterations}), "
+                f"got {max_iterations}"
+            )
+        self.max_iterations = int(max_iterations)
+        if not (math.isfinite(force_tolerance) and force_tolerance >= 0):
+            raise ValueError(f"`force_tolerance` must be >= 0 N, got {force_tolerance}")
+        self.force_tolerance = float(force_tolerance)
         l = self.node_spacing
         dev_len = min(d.length for d in devs)
         if max_inserted_length is None:
@@ -542,7 +562,8 @@ class RodSimulator:
             self._k.rod_step_batch(
                 xs, th, lin, phi, cf,
                 np.ascontiguousarray(cmd[:, :, 0]), np.ascontiguousarray(cmd[:, :, 1]),
-                fe, dt, self.substeps, self.newton_iterations, self.max_inserted_length,
+                fe, dt, self.substeps, self.newton_iterations, self.max_iterations,
+                self.force_tolerance, self.max_inserted_length,
                 self.max_proximal_force, pr["ei"], pr["gj"], pr["ks"], pr["kap"], pr["rad"],
                 pr["drag"], self.friction, self.contact_stiffness, self.ride_stiffness,
                 self.node_spacing, self._a0,

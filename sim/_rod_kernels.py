@@ -38,8 +38,9 @@ __all__ = [
 _P = 6  # half bandwidth of the position Hessian: stretch blocks reach dof offset 5, bending 6
 _EPS_V = 1.0  # mm/s, regularisation speed of Coulomb friction
 _MAX_STEP = 1.0  # mm, largest node move per Gauss-Newton iteration (damping)
-_TOL_STEP = 0.1  # mm: iterate on (up to _MAX_ITER_FACTOR x) while a node moves more
-_MAX_ITER_FACTOR = 3  # up to 3x the minimum (8x was 2x slower in heavy contact)
+_TOL_STEP = (
+    0.1  # mm: iterate on (up to max_iter, by default 3x the minimum) while a node moves more
+)
 _N_RIDE = 3  # a catheter's last nodes held on the wire that leads out of it
 _N_WARM = 6  # free wire nodes beyond a catheter tip that follow its move (warm start)
 
@@ -392,7 +393,7 @@ def _twist_update(x, theta, kap, ei, gj, l, jb, h, u0, tt, uu, m1, m2, rv, tw):
 @nb.njit(cache=True, error_model="numpy")
 def rod_substep(
     x, theta, lin, phi, h, fext, ei, gj, ks, kap, rad, drag, mu, kc, l, a0, d0, u0,
-    gpos, glin, ipos, ilin, kg, sdf_v, sdf_o, sdf_h, sdf_out, n_newton,
+    gpos, glin, ipos, ilin, kg, sdf_v, sdf_o, sdf_h, sdf_out, n_newton, max_iter, ftol,
     cforce, xprev, hb, g, tt, uu, m1, m2, rv, grad, tw, act, gt, gw,
 ):  # fmt: skip
     """Advance one rod by one substep ``h`` (s); ``x``, ``theta`` and ``cforce`` in place.
@@ -411,7 +412,9 @@ def rod_substep(
     for a catheter, the nodes (mm, last substep) and inserted length (mm) of the wire inside it
     (ilin <= 0: none); kg : stiffness (N/mm) that holds the catheter's last ``_N_RIDE`` nodes on
     the wire's centreline where the wire runs on beyond them (the catheter rides over the
-    wire); sdf_* : lumen SDF.
+    wire); sdf_* : lumen SDF; n_newton, max_iter : least and most Gauss-Newton iterations;
+    ftol : force tolerance (N): with ftol > 0 an iteration stops only once the largest force
+    residual at a free node is also below it (else the 0.1 mm step criterion alone).
     cforce : (N,) wall normal force (N), read (last substep, for friction) and written.
     Remaining arguments are scratch.
 
@@ -500,7 +503,7 @@ def rod_substep(
     il3 = 1.0 / (l * l * l)
     ih = 1.0 / h
     nv = np.zeros(3)
-    for _it in range(_MAX_ITER_FACTOR * n_newton):
+    for _it in range(max_iter):
         hb[: nd + _P, :] = 0.0  # with _P rows of identity padding (ib >= 2 leaves room)
         hb[nd : nd + _P, 0] = 1.0
         g[: nd + _P] = 0.0
@@ -581,6 +584,11 @@ def rod_substep(
                 g[r0 + 2] += s * vz
                 _add_block_diag(hb, r0, r0, s * ih)
                 _add_block_outer(hb, r0, r0, -s * ih, nv, True)
+        res = 0.0
+        if ftol > 0.0:  # the largest force residual (N) before this iteration's step
+            for r in range(nd):
+                if abs(g[r]) > res:
+                    res = abs(g[r])
         _band_cholesky_padded(hb, nd)
         _band_solve_padded(hb, nd, g)
         # damped step: no node moves more than _MAX_STEP mm per iteration
@@ -601,7 +609,7 @@ def rod_substep(
         # inside the iteration feeds the frame's holonomy back into the rest shape (2-cycles)
         _twist_update(x, theta, kap, ei, gj, l, jb, h, u0, tt, uu, m1, m2, rv, tw)
         # converged (largest move < _TOL_STEP mm) after the minimum number of iterations?
-        if _it + 1 >= n_newton and big < _TOL_STEP * _TOL_STEP:
+        if _it + 1 >= n_newton and big < _TOL_STEP * _TOL_STEP and (ftol <= 0.0 or res < ftol):
             break
     # wall normal forces (for friction next substep and for the output) and the proximal force,
     # from the elastic balance at the Newton solution (the projection below is not an
@@ -650,8 +658,8 @@ def rod_substep(
 
 @nb.njit(cache=True, parallel=True, error_model="numpy")
 def rod_step_batch(
-    xs, thetas, lins, phis, cforces, vel, omega, fext, dt, n_sub, n_newton, lmax, fmax,
-    ei, gj, ks, kap, rad, drag, mu, kc, kg, l, a0, d0, u0, sdf_v, sdf_o, sdf_h, sdf_out,
+    xs, thetas, lins, phis, cforces, vel, omega, fext, dt, n_sub, n_newton, max_iter, ftol,
+    lmax, fmax, ei, gj, ks, kap, rad, drag, mu, kc, kg, l, a0, d0, u0, sdf_v, sdf_o, sdf_h, sdf_out,
     fprox, tprox, nfirst,
 ):  # fmt: skip
     """Advance B worlds of D coaxial devices by ``dt`` (s) in ``n_sub`` substeps, in place.
@@ -731,7 +739,7 @@ def rod_step_batch(
                 fp, tp, ib = rod_substep(
                     xs[b, dv], thetas[b, dv], lin, phis[b, dv], h, fext[b, dv], eic, gjc,
                     ks[dv], kapc, rad[dv], drag[dv], mu, kc, l, a0, d0, u0, xs[b, gd], glin,
-                    xs[b, di], ilin, kg, sdf_v, sdf_o, sdf_h, sdf_out, n_newton,
+                    xs[b, di], ilin, kg, sdf_v, sdf_o, sdf_h, sdf_out, n_newton, max_iter, ftol,
                     cforces[b, dv], xprev, hb, g, tt, uu, m1, m2, rv, grad, tw, act, gt, gw,
                 )  # fmt: skip
                 fprox[b, dv] = fp

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 # the numerical constants are the numba kernels' own, so the two engines cannot drift apart
-from ._rod_kernels import _EPS_V, _MAX_ITER_FACTOR, _MAX_STEP, _N_RIDE, _N_WARM, _P, _TOL_STEP
+from ._rod_kernels import _EPS_V, _MAX_STEP, _N_RIDE, _N_WARM, _P, _TOL_STEP
 
 __all__ = ["WarpRodKernels", "check_device", "check_warp"]
 
@@ -390,7 +390,7 @@ def _build() -> Any:
         x: A2, theta: A1, lin: f64, phi: f64, h: f64, fext: A2, ei: A1, gj: A1, ks: A1,
         kap: A2, rad: A1, drag: A1, mu: f64, kc: f64, l: f64, a0: A1, d0: A1, u0: A1,
         gpos: A2, glin: f64, ipos: A2, ilin: f64, kg: f64, sdf_v: SDF, sdf_o: A1, sdf_h: f64,
-        sdf_out: f64, n_newton: int,
+        sdf_out: f64, n_newton: int, max_iter: int, ftol: f64,
         cforce: A1, xprev: A2, hb: A2, g: A1, tt: A2, uu: A2, m1: A2, m2: A2, rv: A2,
         grad: A2, tw: A2, act: A1, gt: A2, gw: A1,
     ):  # fmt: skip
@@ -471,7 +471,7 @@ def _build() -> Any:
         il3 = f64(1.0) / (l * l * l)
         ih = f64(1.0) / h
         nv = wp.vec3d()
-        for it in range(_MAX_ITER_FACTOR * n_newton):
+        for it in range(max_iter):
             for r in range(nd):
                 for q in range(P + 1):
                     hb[r, q] = f64(0.0)
@@ -554,6 +554,11 @@ def _build() -> Any:
                         g[r0 + 2] = g[r0 + 2] + s * vz
                         add_block_diag(hb, r0, r0, s * ih)
                         add_block_outer(hb, r0, r0, -s * ih, nv, True)
+            res = f64(0.0)
+            if ftol > f64(0.0):  # the largest force residual (N) before this iteration's step
+                for r in range(nd):
+                    if wp.abs(g[r]) > res:
+                        res = wp.abs(g[r])
             band_cholesky(hb, nd)
             band_solve(hb, nd, g)
             # damped step: no node moves more than _MAX_STEP mm per iteration
@@ -571,7 +576,8 @@ def _build() -> Any:
                 for a in range(3):
                     x[i, a] = x[i, a] - scale * g[r0 + a]
             twist_update(x, theta, kap, ei, gj, l, jb, h, m1, m2, rv, tw)
-            if it + 1 >= n_newton and big < f64(_TOL_STEP) * f64(_TOL_STEP):
+            if (it + 1 >= n_newton and big < f64(_TOL_STEP) * f64(_TOL_STEP)
+                    and (ftol <= f64(0.0) or res < ftol)):  # fmt: skip
                 break
         # wall normal forces and the proximal force from the elastic balance at the solution
         elastic_grad(x, rv, ei, ks, l, ib, grad)
@@ -619,7 +625,7 @@ def _build() -> Any:
     @wp.kernel
     def rod_step_kernel(
         xs: A4, thetas: A3, lins: A2, phis: A2, cforces: A3, vel: A2, omega: A2, fext: A4,
-        dt: f64, n_sub: int, n_newton: int, lmax: f64, fmax: f64,
+        dt: f64, n_sub: int, n_newton: int, max_iter: int, ftol: f64, lmax: f64, fmax: f64,
         ei: A2, gj: A2, ks: A2, kap: A3, rad: A2, drag: A2, mu: f64, kc: f64, kg: f64, l: f64,
         a0: A1, d0: A1, u0: A1, sdf_v: SDF, sdf_o: A1, sdf_h: f64, sdf_out: f64,
         fprox: A2, tprox: A2, nfirst: wp.array2d(dtype=wp.int64),
@@ -691,7 +697,7 @@ def _build() -> Any:
                 fp2, tp, ib = rod_substep(
                     xs[b, dv], thetas[b, dv], lin, phis[b, dv], h, fext[b, dv], eic, gjc,
                     ks[dv], kapc, rad[dv], drag[dv], mu, kc, l, a0, d0, u0, xs[b, gd], glin,
-                    xs[b, di], ilin, kg, sdf_v, sdf_o, sdf_h, sdf_out, n_newton,
+                    xs[b, di], ilin, kg, sdf_v, sdf_o, sdf_h, sdf_out, n_newton, max_iter, ftol,
                     cforces[b, dv], xprev, hb, g, tt, uu, m1, m2, rv, grad, tw, act, gt, gw,
                 )  # fmt: skip
                 fprox[b, dv] = fp2
@@ -785,7 +791,8 @@ class WarpRodKernels:
 
     # ----------------------------------------------------------------- the numba signature
     def rod_step_batch(
-        self, xs, thetas, lins, phis, cforces, vel, omega, fext, dt, n_sub, n_newton, lmax, fmax,
+        self, xs, thetas, lins, phis, cforces, vel, omega, fext, dt, n_sub, n_newton, max_iter,
+        ftol, lmax, fmax,
         ei, gj, ks, kap, rad, drag, mu, kc, kg, l, a0, d0, u0, sdf_v, sdf_o, sdf_h, sdf_out,
         fprox, tprox, nfirst,
     ):  # fmt: skip
@@ -809,7 +816,7 @@ class WarpRodKernels:
             dim=b,
             inputs=[
                 up["xs"], up["thetas"], up["lins"], up["phis"], up["cforces"], up["vel"],
-                up["omega"], up["fext"], float(dt), int(n_sub), int(n_newton), float(lmax),
+                up["omega"], up["fext"], float(dt), int(n_sub), int(n_newton), int(max_iter), float(ftol), float(lmax),
                 float(fmax), c("ei", ei, f), c("gj", gj, f), c("ks", ks, f), c("kap", kap, f),
                 c("rad", rad, f), c("drag", drag, f), float(mu), float(kc), float(kg), float(l),
                 c("a0", a0, f), c("d0", d0, f), c("u0", u0, f), c("sdf_v", sdf_v, wp.float32),

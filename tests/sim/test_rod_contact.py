@@ -147,6 +147,45 @@ def test_soak_coaxial_pair_over_the_builtin_arches():
             assert st.contact_force.max() < 1000.0, name
 
 
+def test_force_tolerance_converges_the_node_force_peaks():
+    """Random full-range commands in arch-III (16 worlds, 300 steps of 1/7.5 s): a pushed, looped
+    wire converges slowly (Gauss-Newton drops the compressive geometric stiffness), so its node
+    force peaks are partly unconverged. Iterating until the force residual is < 0.5 N (up to 24
+    iterations) lowers them. Measured: p99 46 -> 26 N, max 64 -> 36 N, at 2.4x the time."""
+    from igtwin.anatomies import load_builtin
+
+    a = load_builtin("arch-III")
+    tree = a.vessel_tree
+    p99 = []
+    for kw in ({}, {"force_tolerance": 0.5, "max_iterations": 24}):
+        sim = RodSimulator(["guidewire_035_angled"], a.sdf, tree.path(tree.root), n_worlds=16, **kw)
+        st = sim.initial_state(inserted_length=40.0)
+        lim = np.array([[d.max_translation_speed, d.max_rotation_speed] for d in sim.devices])
+        rng = np.random.default_rng(0)
+        peaks = []
+        for _ in range(300):
+            u = rng.uniform([-0.6, -1.0], [1.0, 1.0], size=(16, 1, 2)) * lim
+            st = sim.step(st, u, 1 / 7.5)
+            peaks.append(st.contact_force.max(axis=(1, 2)))
+        p99.append(float(np.percentile(peaks, 99)))
+    assert p99[1] < 0.7 * p99[0], f"p99 node force {p99[0]:.1f} -> {p99[1]:.1f} N"
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"force_tolerance": -1.0}, "force_tolerance"),
+        ({"force_tolerance": float("nan")}, "force_tolerance"),
+        ({"max_iterations": 2}, "max_iterations"),
+        ({"max_iterations": 4.5}, "max_iterations"),
+    ],
+)
+def test_bad_iteration_settings_are_rejected(kw, message):
+    tree, sdf = arch_phantom()
+    with pytest.raises(ValueError, match=message):
+        RodSimulator(["guidewire_035_angled"], sdf, tree.path("aorta"), **kw)
+
+
 def test_coaxial_wire_inside_catheter_then_leading():
     """[catheter, wire]: the wire follows the catheter while inside it and leads beyond it."""
     tree, sdf = arch_phantom()

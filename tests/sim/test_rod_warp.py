@@ -126,3 +126,22 @@ def test_cuda_kernel_compiles_to_ptx(tmp_path):
     mod = _build().rod_step_kernel.module
     paths = wp.compile_aot_module(mod, arch=90, module_dir=tmp_path, use_ptx=True)
     assert paths and all(p.suffix == ".ptx" and p.stat().st_size > 0 for p in paths)
+
+
+def test_warp_cpu_matches_numba_with_a_force_tolerance(phantom):
+    """The force-residual stopping rule (force_tolerance > 0, more iterations) in both engines."""
+    tree, sdf = phantom
+    kw = {"force_tolerance": 0.2, "max_iterations": 20}
+    sims = [
+        RodSimulator(
+            ["guidewire_035_angled"], sdf, tree.path("aorta"), n_worlds=2, backend=be, **kw
+        )
+        for be in ("numba", "warp")
+    ]
+    sts = [s.initial_state(inserted_length=110.0) for s in sims]
+    rng = np.random.default_rng(1)
+    for _ in range(30):
+        u = rng.uniform([-0.6, -1.0], [1.0, 1.0], size=(2, 1, 2)) * np.array([50.0, 6.0])
+        sts = [s.step(st, u, 1 / 15) for s, st in zip(sims, sts, strict=True)]
+    assert np.abs(sts[0].positions - sts[1].positions).max() <= 1e-6
+    assert np.abs(sts[0].contact_force - sts[1].contact_force).max() <= 1e-6
