@@ -11,7 +11,10 @@ With ``--pair`` each world holds a coaxial pair (5 Fr Berenstein over the 0.035"
 each device driven by its own random commands, so the wire leads, stays inside or is overtaken
 and the catheter rides over it.
 
-Run: ``.venv/bin/python bench/soak_rod.py [--steps 1000000] [--batch 64] [--pair]``
+With ``--access right-radial`` (or ``left-radial``) the devices enter at the distal end of the
+subclavian instead of the descending aorta (the tree re-rooted there).
+
+Run: ``.venv/bin/python bench/soak_rod.py [--steps 1000000] [--batch 64] [--pair] [--access ...]``
 """
 
 from __future__ import annotations
@@ -29,6 +32,10 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--pair", action="store_true", help="catheter + wire in every world")
     ap.add_argument("--ride-stiffness", type=float, default=None, help="N/mm (default: the sim's)")
+    ap.add_argument(
+        "--access", default="femoral", choices=["femoral", "right-radial", "left-radial"],
+        help="where the devices enter (radial: the subclavian's distal end)",
+    )  # fmt: skip
     args = ap.parse_args()
     from igtwin.anatomies import load_builtin
     from igtwin.sim import RodSimulator, get_device
@@ -46,6 +53,8 @@ def main() -> None:
     for name in arches:
         anatomy = load_builtin(name)
         tree = anatomy.vessel_tree
+        if args.access != "femoral":
+            tree = tree.rerooted("RSA" if args.access == "right-radial" else "LSA")
         kw = {} if args.ride_stiffness is None else {"ride_stiffness": args.ride_stiffness}
         sim = RodSimulator(devs, anatomy.sdf, tree.path(tree.root), n_worlds=args.batch, **kw)
         st = sim.initial_state(inserted_length=40.0)
@@ -84,7 +93,7 @@ def main() -> None:
             f"{force:>14.2f} {n / secs:>9,.0f}"
         )
     print(f"total {sum(r[1] for r in rows):,} world-steps in {time.perf_counter() - t_all:.0f} s"
-          f" ({' + '.join(names)})")  # fmt: skip
+          f" ({' + '.join(names)}, {args.access} access)")  # fmt: skip
 
 
 if __name__ == "__main__":
