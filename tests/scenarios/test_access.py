@@ -118,3 +118,17 @@ def test_radial_access_needs_the_subclavian_and_a_start_inside_it():
     radial = dataclasses.replace(sc.start, access="right-radial")
     with pytest.raises(ScenarioError, match="does not have"):
         build_case(dataclasses.replace(sc, start=radial), bare)
+
+
+@pytest.mark.parametrize("arch", ["arch-I", "arch-II", "arch-III", "arch-bovine"])
+@pytest.mark.parametrize("access", ["RSA", "LSA"])
+def test_every_builtin_arch_reroots_at_either_subclavian(arch, access):
+    """Every vessel kept (total length), every path from the access contiguous (< 2 mm steps)."""
+    tree = load_builtin(arch).vessel_tree
+    r = tree.rerooted(access)
+    assert r.root == access
+    assert sum(b.length for b in r) == pytest.approx(sum(b.length for b in tree), abs=1e-6)
+    for leaf in r.leaves():
+        p = r.path(leaf)
+        assert p.branches[0] == access
+        assert np.linalg.norm(np.diff(p.points, axis=0), axis=1).max() < 2.0, (arch, leaf)
