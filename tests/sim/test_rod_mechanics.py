@@ -9,7 +9,7 @@ from scipy.linalg import solveh_banded
 
 from igtwin.anatomies import VesselBranch, VesselTree, tube_sdf
 from igtwin.sim import DeviceSpec, RodSimulator, Segment, TipCurve
-from igtwin.sim._rod_kernels import band_cholesky, band_solve, sdf_sample_grad
+from igtwin.sim._rod_kernels import _P, band_cholesky, band_solve, sdf_sample_grad
 
 E = 60_000.0  # MPa
 D = 0.5  # mm
@@ -164,8 +164,9 @@ def test_sdf_kernel_matches_sdfgrid():
 
 
 def test_band_cholesky_matches_scipy():
+    """The rod's band solver (half bandwidth _P, identity padding rows) against scipy."""
     rng = np.random.default_rng(2)
-    n, p = 60, 8
+    n, p = 60, _P
     a = np.zeros((n, n))
     for k in range(p + 1):
         v = rng.normal(size=n - k)
@@ -173,12 +174,14 @@ def test_band_cholesky_matches_scipy():
     a = a @ a.T + n * np.eye(n)  # SPD, bandwidth 2p: keep p by taking the band of a banded SPD
     a = np.triu(np.tril(a, p), -p) + 10 * n * np.eye(n)
     b = rng.normal(size=n)
-    hb = np.zeros((n, p + 1))
+    hb = np.zeros((n + p, p + 1))
     for k in range(p + 1):
-        hb[k:, k] = np.diag(a, -k)
-    band_cholesky(hb, n, p)
-    x = b.copy()
-    band_solve(hb, n, p, x)
+        hb[k:n, k] = np.diag(a, -k)
+    hb[n:, 0] = 1.0  # identity padding
+    band_cholesky(hb, n)
+    x = np.concatenate([b, np.zeros(p)])
+    band_solve(hb, n, x)
+    x = x[:n]
     lower = np.zeros((p + 1, n))
     for k in range(p + 1):
         lower[k, : n - k] = np.diag(a, -k)
