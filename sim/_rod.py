@@ -97,6 +97,23 @@ class RodState:
     tip_position: NDArray[np.float64]
     tip_direction: NDArray[np.float64]
 
+    @classmethod
+    def zeros(cls, b: int, d: int, n: int) -> RodState:
+        """An all-zero state of ``b`` worlds of ``d`` devices with ``n`` nodes each."""
+        return cls(
+            positions=np.zeros((b, d, n, 3)),
+            node_mask=np.zeros((b, d, n), bool),
+            tangents=np.zeros((b, d, n, 3)),
+            twist=np.zeros((b, d, n - 1)),
+            inserted_length=np.zeros((b, d)),
+            rotation=np.zeros((b, d)),
+            contact_force=np.zeros((b, d, n)),
+            proximal_force=np.zeros((b, d)),
+            proximal_torque=np.zeros((b, d)),
+            tip_position=np.zeros((b, d, 3)),
+            tip_direction=np.zeros((b, d, 3)),
+        )
+
     def copy(self) -> RodState:
         """A deep copy."""
         return replace(self, **{f.name: getattr(self, f.name).copy() for f in fields(self)})
@@ -390,19 +407,7 @@ class RodSimulator:
             Initial axial rotation (rad).
         """
         b, d, n = self.n_worlds, self.n_devices, self.n_nodes
-        st = RodState(
-            positions=np.zeros((b, d, n, 3)),
-            node_mask=np.zeros((b, d, n), bool),
-            tangents=np.zeros((b, d, n, 3)),
-            twist=np.zeros((b, d, n - 1)),
-            inserted_length=np.zeros((b, d)),
-            rotation=np.zeros((b, d)),
-            contact_force=np.zeros((b, d, n)),
-            proximal_force=np.zeros((b, d)),
-            proximal_torque=np.zeros((b, d)),
-            tip_position=np.zeros((b, d, 3)),
-            tip_direction=np.zeros((b, d, 3)),
-        )
+        st = RodState.zeros(b, d, n)
         self.reset(st, np.ones(b, bool), inserted_length=inserted_length, rotation=rotation)
         return st
 

@@ -487,19 +487,7 @@ class SofaRodBackend:
         from ._rod import RodState
 
         b, d, n = self.sim.n_worlds, self.sim.n_devices, self.sim.n_nodes
-        st = RodState(
-            positions=np.zeros((b, d, n, 3)),
-            node_mask=np.zeros((b, d, n), bool),
-            tangents=np.zeros((b, d, n, 3)),
-            twist=np.zeros((b, d, n - 1)),
-            inserted_length=np.zeros((b, d)),
-            rotation=np.zeros((b, d)),
-            contact_force=np.zeros((b, d, n)),
-            proximal_force=np.zeros((b, d)),
-            proximal_torque=np.zeros((b, d)),
-            tip_position=np.zeros((b, d, 3)),
-            tip_direction=np.zeros((b, d, 3)),
-        )
+        st = RodState.zeros(b, d, n)
         self.reset(st, np.ones(b, bool), inserted_length, rotation)
         return st
 

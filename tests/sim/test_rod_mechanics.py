@@ -91,7 +91,8 @@ def test_euler_buckling_load_within_5_percent():
     assert above > 0.15, f"column did not buckle 5 % above the Euler load ({above:.3f} L)"
 
 
-def test_pre_curved_tip_follows_proximal_rotation():
+def _curved_tip_in_tube(friction: float):
+    """A 60° pre-curved rod (9 mm tip) 120 mm into a straight Ø5 mm tube: (sim, state)."""
     dev = DeviceSpec(
         "curved_rod", "guidewire", (Segment(2000.0, D, E),), length=2000.0,
         tip_curves=(TipCurve(start=0.0, length=9.0, angle=math.radians(60.0)),),
@@ -99,9 +100,13 @@ def test_pre_curved_tip_follows_proximal_rotation():
     pts = np.stack([np.zeros(41), np.zeros(41), np.linspace(0.0, 200.0, 41)], 1)
     tree = VesselTree([VesselBranch("tube", pts, np.full(41, 2.5))])
     sdf = tube_sdf([pts], [np.full(41, 2.5)], spacing=0.5)
+    sim = RodSimulator([dev], sdf, tree.path("tube"), max_inserted_length=150.0, friction=friction)
+    return sim, sim.initial_state(inserted_length=120.0)
+
+
+def test_pre_curved_tip_follows_proximal_rotation():
     # frictionless: the steady state is then unique (with friction the tip whips, stick-slip)
-    sim = RodSimulator([dev], sdf, tree.path("tube"), max_inserted_length=150.0, friction=0.0)
-    st = sim.initial_state(inserted_length=120.0)
+    sim, st = _curved_tip_in_tube(friction=0.0)
 
     def azimuth(s):
         t = s.tip_direction[0, 0]
@@ -130,15 +135,7 @@ def test_pre_curved_tip_at_rest_is_still_with_friction():
     """At rest with wall friction (μ = 0.1, the default) a pre-curved tip pressing on a round
     wall stays put; without friction it wanders in azimuth (a known gap: only the soft twist
     holds it on the faceted SDF wall). Measured: 0.2° mean, 1.1° max per step at μ = 0.1."""
-    dev = DeviceSpec(
-        "curved_rod", "guidewire", (Segment(2000.0, D, E),), length=2000.0,
-        tip_curves=(TipCurve(start=0.0, length=9.0, angle=math.radians(60.0)),),
-    )  # fmt: skip
-    pts = np.stack([np.zeros(41), np.zeros(41), np.linspace(0.0, 200.0, 41)], 1)
-    tree = VesselTree([VesselBranch("tube", pts, np.full(41, 2.5))])
-    sdf = tube_sdf([pts], [np.full(41, 2.5)], spacing=0.5)
-    sim = RodSimulator([dev], sdf, tree.path("tube"), max_inserted_length=150.0, friction=0.1)
-    st = sim.initial_state(inserted_length=120.0)
+    sim, st = _curved_tip_in_tube(friction=0.1)
     az = []
     for _ in range(60):
         st = sim.step(st, np.zeros((1, 1, 2)), 1 / 15)
