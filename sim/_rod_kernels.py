@@ -38,9 +38,7 @@ __all__ = [
 _P = 6  # half bandwidth of the position Hessian: stretch blocks reach dof offset 5, bending 6
 _EPS_V = 1.0  # mm/s, regularisation speed of Coulomb friction
 _MAX_STEP = 1.0  # mm, largest node move per Gauss-Newton iteration (damping)
-_TOL_STEP = (
-    0.1  # mm: iterate on (up to max_iter, by default 3x the minimum) while a node moves more
-)
+_TOL_STEP = 0.1  # mm: iterate on (up to max_iter) while a node moves more
 _N_RIDE = 3  # a catheter's last nodes held on the wire that leads out of it
 _N_WARM = 6  # free wire nodes beyond a catheter tip that follow its move (warm start)
 
